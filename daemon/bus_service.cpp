@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "bus_service.h"
+
+#include <linux/capability.h>
+
+#include <cerrno>
+
+#include "bus_errors.h"
+#include "bus_names.h"
+#include "config.h"
+#include "log.h"
+#include "request_name.h"
+
+namespace lkmd {
+namespace {
+
+enum class Verb { Load, Unload };
+
+int replyWithOutcomeError(sd_bus_message *message, Verb verb, const Outcome &outcome) {
+    const bus::ErrorInfo *info = bus::errorForErrno(outcome.error);
+    const char *name = info != nullptr ? info->name : nullptr;
+    // The generic failures belong to the verb, whatever errno the kernel chose.
+    if (name == nullptr || name == std::string_view(bus::kErrorLoadFailed) ||
+        name == std::string_view(bus::kErrorUnloadFailed))
+        name = verb == Verb::Load ? bus::kErrorLoadFailed : bus::kErrorUnloadFailed;
+    return sd_bus_reply_method_errorf(message, name, "%s", outcome.message.c_str());
+}
+
+int appendString(sd_bus_message *m, const char *key, const std::string &value) {
+    return sd_bus_message_append(m, "{sv}", key, "s", value.c_str());
+}
+
+int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::string> &values) {
+    int r = sd_bus_message_open_container(m, 'e', "sv");
+    if (r >= 0)
+        r = sd_bus_message_append_basic(m, 's', key);
+    if (r >= 0)
+        r = sd_bus_message_open_container(m, 'v', "as");
+    if (r >= 0)
+        r = sd_bus_message_open_container(m, 'a', "s");
+    for (const std::string &value : values)
+        if (r >= 0)
+            r = sd_bus_message_append_basic(m, 's', value.c_str());
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    return r;
+}
+
+// The a{sv} record documented in org.lkmd1.Manager.xml.
+int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings) {
+    const ModuleRecord *record = module.record ? &*module.record : nullptr;
+    const char *state = module.builtin ? "builtin" : loadStateName(module.kernel.state);
+    int r = sd_bus_message_open_container(m, 'a', "{sv}");
+    if (r >= 0)
+        r = appendString(m, "Name", module.kernel.name);
+    if (r >= 0)
+        r = appendString(m, "Origin", record ? originName(record->origin) : "external");
+    if (r >= 0)
+        r = appendString(m, "Trigger", record ? record->trigger : "");
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "LoadedAt", "t",
+                                  record ? record->loadedAtUsec : std::uint64_t{0});
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RefCount", "i", module.kernel.refcnt);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "Size", "t", module.kernel.size);
+    if (r >= 0)
+        r = appendString(m, "State", state);
+    if (r >= 0)
+        r = appendStringList(m, "Holders", module.kernel.holders);
+    if (bindings != nullptr) {
+        if (r >= 0)
+            r = appendStringList(m, "Drivers", bindings->drivers);
+        if (r >= 0)
+            r = appendStringList(m, "Devices", bindings->devices);
+    }
+    if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    return r;
+}
+
+}  // namespace
+
+const sd_bus_vtable BusService::kVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Version", "s", BusService::getVersion, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_METHOD_WITH_ARGS("LoadModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("as", inserted),
+                            BusService::onLoadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+    SD_BUS_METHOD_WITH_ARGS("UnloadModule", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+                            BusService::onUnloadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+    SD_BUS_METHOD_WITH_ARGS("ListModules", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", modules),
+                            BusService::onListModules, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{sv}", module),
+                            BusService::onGetModule, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_ARGS("ModuleLoaded", SD_BUS_ARGS("s", name, "s", origin), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("ModuleUnloaded", SD_BUS_ARGS("s", name, "s", reason), 0),
+    SD_BUS_VTABLE_END,
+};
+
+BusService::BusService(sd_bus *bus, Manager &manager) : bus_(bus), manager_(manager) {
+    manager_.setListener(this);
+}
+
+BusService::~BusService() {
+    manager_.setListener(nullptr);
+}
+
+int BusService::start() {
+    int r = sd_bus_error_add_map(bus::kErrorMap);
+    if (r < 0)
+        return r;
+    sd_bus_slot *slot = nullptr;
+    r = sd_bus_add_object_vtable(bus_, &slot, bus::kManagerPath, bus::kManagerInterface, kVtable,
+                                 this);
+    if (r < 0)
+        return r;
+    slot_.reset(slot);
+    return 0;
+}
+
+void BusService::moduleLoaded(const std::string &module, Origin origin) {
+    const int r = sd_bus_emit_signal(bus_, bus::kManagerPath, bus::kManagerInterface,
+                                     "ModuleLoaded", "ss", module.c_str(), originName(origin));
+    if (r < 0)
+        logger("bus")->warn("Could not emit ModuleLoaded for '{}': {}, ignoring", module,
+                            std::strerror(-r));
+}
+
+void BusService::moduleUnloaded(const std::string &module, const char *reason) {
+    const int r = sd_bus_emit_signal(bus_, bus::kManagerPath, bus::kManagerInterface,
+                                     "ModuleUnloaded", "ss", module.c_str(), reason);
+    if (r < 0)
+        logger("bus")->warn("Could not emit ModuleUnloaded for '{}': {}, ignoring", module,
+                            std::strerror(-r));
+}
+
+// Loads can block for seconds in a module's init: keep the message and answer on completion.
+int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
+    auto *self = static_cast<BusService *>(userdata);
+    const char *name = nullptr;
+    int r = sd_bus_message_read(message, "s", &name);
+    if (r < 0)
+        return r;
+    // std::function needs a copyable capture.
+    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
+    self->manager_.load(name, Origin::Bus, [pending = std::move(pending)](Outcome outcome) {
+        int reply = 0;
+        if (outcome.error < 0) {
+            reply = replyWithOutcomeError(pending.get(), Verb::Load, outcome);
+        } else {
+            std::vector<const char *> names;
+            for (const std::string &module : outcome.inserted)
+                names.push_back(module.c_str());
+            names.push_back(nullptr);
+            sd_bus_message *raw = nullptr;
+            reply = sd_bus_message_new_method_return(pending.get(), &raw);
+            BusMessagePtr answer(raw);
+            if (reply >= 0)
+                reply = sd_bus_message_append_strv(answer.get(), const_cast<char **>(names.data()));
+            if (reply >= 0)
+                reply = sd_bus_send(nullptr, answer.get(), nullptr);
+        }
+        if (reply < 0)
+            logger("bus")->warn("Could not answer LoadModule: {}, ignoring", std::strerror(-reply));
+    });
+    return 1;
+}
+
+int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
+    auto *self = static_cast<BusService *>(userdata);
+    const char *name = nullptr;
+    int r = sd_bus_message_read(message, "s", &name);
+    if (r < 0)
+        return r;
+    // std::function needs a copyable capture.
+    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
+    self->manager_.unload(name, [pending = std::move(pending)](Outcome outcome) {
+        const int reply = outcome.error < 0
+                              ? replyWithOutcomeError(pending.get(), Verb::Unload, outcome)
+                              : sd_bus_reply_method_return(pending.get(), nullptr);
+        if (reply < 0)
+            logger("bus")->warn("Could not answer UnloadModule: {}, ignoring",
+                                std::strerror(-reply));
+    });
+    return 1;
+}
+
+int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+    auto *self = static_cast<BusService *>(userdata);
+    std::vector<ModuleView> modules;
+    int r = self->manager_.list(&modules);
+    if (r < 0)
+        return sd_bus_error_set_errnof(error, r, "Could not read the loaded modules: %s",
+                                       std::strerror(-r));
+    sd_bus_message *raw = nullptr;
+    r = sd_bus_message_new_method_return(message, &raw);
+    if (r < 0)
+        return r;
+    BusMessagePtr reply(raw);
+    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
+    for (const ModuleView &module : modules)
+        if (r >= 0)
+            r = appendModule(reply.get(), module, nullptr);
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply.get());
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+}
+
+int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+    auto *self = static_cast<BusService *>(userdata);
+    const char *name = nullptr;
+    int r = sd_bus_message_read(message, "s", &name);
+    if (r < 0)
+        return r;
+    ModuleView module;
+    ModuleBindings bindings;
+    if (const char *why = whyInvalidRequestName(name))
+        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
+    r = self->manager_.get(name, &module, &bindings);
+    if (r == -ENOENT)
+        return sd_bus_error_set(error, bus::kErrorNoSuchModule, "no such module");
+    if (r == -ESRCH)
+        return sd_bus_error_set(error, bus::kErrorNotLoaded, "module is not loaded");
+    if (r < 0)
+        return sd_bus_error_set_errnof(error, r, "Could not read module state: %s",
+                                       std::strerror(-r));
+    sd_bus_message *raw = nullptr;
+    r = sd_bus_message_new_method_return(message, &raw);
+    if (r < 0)
+        return r;
+    BusMessagePtr reply(raw);
+    r = appendModule(reply.get(), module, &bindings);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+}
+
+int BusService::getVersion(sd_bus * /*bus*/, const char * /*path*/, const char * /*interface*/,
+                           const char * /*property*/, sd_bus_message *reply, void * /*userdata*/,
+                           sd_bus_error * /*error*/) {
+    return sd_bus_message_append(reply, "s", LKMD_VERSION);
+}
+
+}  // namespace lkmd

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+#include "sd_ptr.h"
+
+namespace lkmd {
+
+// org.lkmd1.Manager on the bus: validate, authorize (by vtable capability), act through the
+// Manager, reply; and the Manager's events as signals.
+class BusService final : public ManagerListener {
+public:
+    BusService(sd_bus *bus, Manager &manager);
+    ~BusService() override;
+
+    // Registers the object; the caller requests the name afterwards, once everything is served.
+    int start();
+
+    void moduleLoaded(const std::string &module, Origin origin) override;
+    void moduleUnloaded(const std::string &module, const char *reason) override;
+
+private:
+    static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int getVersion(sd_bus *bus, const char *path, const char *interface,
+                          const char *property, sd_bus_message *reply, void *userdata,
+                          sd_bus_error *error);
+    static const sd_bus_vtable kVtable[];
+
+    sd_bus *bus_;
+    Manager &manager_;
+    BusSlotPtr slot_;
+};
+
+}  // namespace lkmd

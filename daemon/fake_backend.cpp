@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "fake_backend.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "kernel_state.h"
+
+namespace lkmd {
+namespace {
+
+std::vector<std::string> splitList(const std::string &text) {
+    std::vector<std::string> items;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
+int errnoFromName(const std::string &name) {
+    static const std::map<std::string, int> kNames = {
+        {"ENODEV", ENODEV},   {"ENOENT", ENOENT}, {"EINVAL", EINVAL}, {"EIO", EIO},
+        {"ENOEXEC", ENOEXEC}, {"EPERM", EPERM},   {"ENOMEM", ENOMEM}, {"EBUSY", EBUSY},
+    };
+    auto it = kNames.find(name);
+    return it == kNames.end() ? 0 : it->second;
+}
+
+bool parseInt(const std::string &text, int *value) {
+    char *end = nullptr;
+    errno = 0;
+    const long parsed = std::strtol(text.c_str(), &end, 10);
+    if (errno != 0 || end == text.c_str() || *end != '\0' || parsed < 0 || parsed > 1000000)
+        return false;
+    *value = static_cast<int>(parsed);
+    return true;
+}
+
+bool parseModuleOption(const std::string &key, const std::string &value, FakeKernel::Module *m) {
+    if (key == "deps")
+        m->deps = splitList(value);
+    else if (key == "aliases")
+        m->aliases = splitList(value);
+    else if (key == "init_ms")
+        return parseInt(value, &m->initMs);
+    else if (key == "refcnt")
+        return parseInt(value, &m->refcnt);
+    else if (key == "init_error")
+        return (m->initError = errnoFromName(value)) != 0;
+    else if (key == "device")
+        m->devices.push_back(value);
+    else
+        return false;
+    return true;
+}
+
+}  // namespace
+
+std::shared_ptr<FakeKernel> FakeKernel::load(const std::filesystem::path &world,
+                                             std::filesystem::path procfs,
+                                             std::filesystem::path sysfs, int *error,
+                                             std::string *detail) {
+    std::ifstream file(world);
+    if (!file) {
+        *error = errno != 0 ? -errno : -EIO;
+        *detail = world.string();
+        return nullptr;
+    }
+    std::shared_ptr<FakeKernel> kernel(new FakeKernel(std::move(procfs), std::move(sysfs)));
+    std::vector<std::string> preloaded;
+    std::string line;
+    for (int number = 1; std::getline(file, line); ++number) {
+        std::stringstream words(line.substr(0, line.find('#')));
+        std::string verb;
+        std::string name;
+        if (!(words >> verb))
+            continue;
+        auto fail = [&](const std::string &why) {
+            *error = -EINVAL;
+            *detail = world.string() + ":" + std::to_string(number) + ": " + why;
+            return nullptr;
+        };
+        if (!(words >> name))
+            return fail("'" + verb + "' needs a module name");
+        name = normalizeModuleName(name);
+
+        Module module;
+        std::string option;
+        while (words >> option) {
+            const std::size_t equals = option.find('=');
+            if (equals == std::string::npos ||
+                !parseModuleOption(option.substr(0, equals), option.substr(equals + 1), &module))
+                return fail("bad option '" + option + "'");
+        }
+        if (verb == "module") {
+            for (std::string &dep : module.deps)
+                dep = normalizeModuleName(dep);
+            kernel->modules_[name] = std::move(module);
+        } else if (verb == "builtin") {
+            kernel->builtinAliases_[name] = module.aliases;
+        } else if (verb == "blacklist") {
+            kernel->blacklist_.insert(name);
+        } else if (verb == "loaded") {
+            preloaded.push_back(name);
+        } else {
+            return fail("unknown statement '" + verb + "'");
+        }
+    }
+
+    std::unique_lock guard(kernel->lock_);
+    for (const std::string &name : preloaded) {
+        std::vector<std::string> ignored;
+        if (kernel->insertLocked(guard, name, &ignored) < 0) {
+            *error = -EINVAL;
+            *detail = world.string() + ": 'loaded " + name + "' names no loadable module";
+            return nullptr;
+        }
+    }
+    kernel->publishLocked();
+    return kernel;
+}
+
+FakeKernel::FakeKernel(std::filesystem::path procfs, std::filesystem::path sysfs)
+    : procfs_(std::move(procfs)), sysfs_(std::move(sysfs)) {}
+
+int FakeKernel::resolve(const std::string &request, std::vector<std::string> *modules) {
+    std::lock_guard guard(lock_);
+    const std::string name = normalizeModuleName(request);
+    if (modules_.count(name) != 0 || builtinAliases_.count(name) != 0) {
+        *modules = {name};
+        return 0;
+    }
+    // modules.alias patterns are shell globs matched against the request as given.
+    std::vector<std::string> matches;
+    auto collect = [&](const std::string &module, const std::vector<std::string> &aliases) {
+        for (const std::string &alias : aliases)
+            if (fnmatch(alias.c_str(), request.c_str(), 0) == 0) {
+                if (blacklist_.count(module) == 0)
+                    matches.push_back(module);
+                return;
+            }
+    };
+    for (const auto &[module, info] : modules_)
+        collect(module, info.aliases);
+    for (const auto &[module, aliases] : builtinAliases_)
+        collect(module, aliases);
+    if (matches.empty())
+        return -ENOENT;
+    *modules = std::move(matches);
+    return 0;
+}
+
+ModuleState FakeKernel::state(const std::string &module) {
+    std::lock_guard guard(lock_);
+    if (builtinAliases_.count(module) != 0)
+        return ModuleState::Builtin;
+    if (coming_.count(module) != 0)
+        return ModuleState::Coming;
+    if (std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end())
+        return ModuleState::Live;
+    return ModuleState::Absent;
+}
+
+int FakeKernel::insert(const std::string &module, std::vector<std::string> *inserted) {
+    std::unique_lock guard(lock_);
+    const int r = insertLocked(guard, normalizeModuleName(module), inserted);
+    publishLocked();
+    return r;
+}
+
+int FakeKernel::insertLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
+                             std::vector<std::string> *inserted) {
+    if (builtinAliases_.count(module) != 0)
+        return 0;
+    auto it = modules_.find(module);
+    if (it == modules_.end())
+        return -ENOENT;
+    // A second finit_module of a module whose init runs waits for it, like the kernel does.
+    changed_.wait(guard, [&] { return coming_.count(module) == 0; });
+    if (std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end())
+        return 0;
+
+    const Module info = it->second;
+    for (const std::string &dep : info.deps) {
+        const int r = insertLocked(guard, dep, inserted);
+        if (r < 0)
+            return r;
+    }
+
+    coming_.insert(module);
+    if (info.initMs > 0) {
+        guard.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(info.initMs));
+        guard.lock();
+    }
+    coming_.erase(module);
+    changed_.notify_all();
+    if (info.initError != 0)
+        return -info.initError;
+    loaded_.push_back(module);
+    inserted->push_back(module);
+    return 0;
+}
+
+int FakeKernel::refcntLocked(const std::string &module) const {
+    int refcnt = modules_.at(module).refcnt;
+    for (const std::string &other : loaded_) {
+        const std::vector<std::string> &deps = modules_.at(other).deps;
+        refcnt += static_cast<int>(std::count(deps.begin(), deps.end(), module));
+    }
+    return refcnt;
+}
+
+int FakeKernel::remove(const std::string &name) {
+    const std::string module = normalizeModuleName(name);
+    std::lock_guard guard(lock_);
+    auto it = std::find(loaded_.begin(), loaded_.end(), module);
+    if (it == loaded_.end())
+        return -ENOENT;
+    if (refcntLocked(module) > 0)
+        return -EAGAIN;  // delete_module(O_NONBLOCK) on a module in use
+    loaded_.erase(it);
+    publishLocked();
+    return 0;
+}
+
+// Written in full each time; /proc/modules goes through rename() so readers never see half a file.
+void FakeKernel::publishLocked() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::ostringstream text;
+    for (auto it = loaded_.rbegin(); it != loaded_.rend(); ++it) {
+        std::string holders;
+        for (const std::string &other : loaded_) {
+            const std::vector<std::string> &deps = modules_.at(other).deps;
+            if (std::find(deps.begin(), deps.end(), *it) != deps.end())
+                holders += other + ",";
+        }
+        text << *it << " 16384 " << refcntLocked(*it) << " " << (holders.empty() ? "-" : holders)
+             << " Live 0x0000000000000000\n";
+    }
+    fs::create_directories(procfs_, ec);
+    const fs::path temporary = procfs_ / ".modules.tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << text.str();
+    }
+    fs::rename(temporary, procfs_ / "modules", ec);
+
+    for (const auto &[module, info] : modules_) {
+        const fs::path moduleDir = sysfs_ / "module" / module;
+        const bool isLoaded = std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end();
+        for (const std::string &device : info.devices) {
+            const std::size_t first = device.find(':');
+            const std::size_t second = device.find(':', first + 1);
+            if (first == std::string::npos || second == std::string::npos)
+                continue;
+            const std::string bus = device.substr(0, first);
+            const std::string driver = device.substr(first + 1, second - first - 1);
+            const fs::path driverDir = sysfs_ / "bus" / bus / "drivers" / driver;
+            fs::create_directories(driverDir, ec);
+            const fs::path deviceLink = driverDir / device.substr(second + 1);
+            const fs::path driverLink = moduleDir / "drivers" / (bus + ":" + driver);
+            if (isLoaded) {
+                fs::create_directories(moduleDir / "drivers", ec);
+                fs::create_directory_symlink(driverDir, driverLink, ec);
+                fs::create_symlink("../../../../devices/fake", deviceLink, ec);
+            } else {
+                fs::remove(deviceLink, ec);
+            }
+        }
+        if (isLoaded) {
+            fs::create_directories(moduleDir, ec);
+            std::ofstream(moduleDir / "initstate") << "live\n";
+        } else {
+            fs::remove_all(moduleDir, ec);
+        }
+    }
+}
+
+}  // namespace lkmd

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "kernel_state.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace lkmd {
+namespace {
+
+std::vector<std::string_view> splitWords(std::string_view line) {
+    std::vector<std::string_view> words;
+    std::size_t pos = 0;
+    while (pos < line.size()) {
+        const std::size_t start = line.find_first_not_of(" \t", pos);
+        if (start == std::string_view::npos)
+            break;
+        std::size_t end = line.find_first_of(" \t", start);
+        if (end == std::string_view::npos)
+            end = line.size();
+        words.push_back(line.substr(start, end - start));
+        pos = end;
+    }
+    return words;
+}
+
+template <typename Number>
+bool parseNumber(std::string_view text, Number *value) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+    return ec == std::errc() && end == text.data() + text.size();
+}
+
+bool parseState(std::string_view text, LoadState *state) {
+    if (text == "Live")
+        *state = LoadState::Live;
+    else if (text == "Loading")
+        *state = LoadState::Coming;
+    else if (text == "Unloading")
+        *state = LoadState::Going;
+    else
+        return false;
+    return true;
+}
+
+}  // namespace
+
+const char *loadStateName(LoadState state) {
+    switch (state) {
+        case LoadState::Live:
+            return "live";
+        case LoadState::Coming:
+            return "coming";
+        case LoadState::Going:
+            return "going";
+    }
+    return "unknown";
+}
+
+std::string normalizeModuleName(std::string_view name) {
+    std::string normalized(name);
+    std::replace(normalized.begin(), normalized.end(), '-', '_');
+    return normalized;
+}
+
+// Format (kernel/module/procfs.c): "name size refcnt holder,holder, state address [taints]",
+// refcnt and holders "-" when the kernel was built without module unloading.
+std::vector<LoadedModule> parseProcModules(std::string_view text) {
+    std::vector<LoadedModule> modules;
+    while (!text.empty()) {
+        const std::size_t newline = text.find('\n');
+        const std::string_view line = text.substr(0, newline);
+        text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+
+        const std::vector<std::string_view> words = splitWords(line);
+        if (words.size() < 5)
+            continue;
+
+        LoadedModule module;
+        module.name = std::string(words[0]);
+        if (!parseNumber(words[1], &module.size))
+            continue;
+        if (words[2] != "-" && !parseNumber(words[2], &module.refcnt))
+            continue;
+        if (words[3] != "-") {
+            std::string_view holders = words[3];
+            while (!holders.empty()) {
+                const std::size_t comma = holders.find(',');
+                if (comma != 0)
+                    module.holders.emplace_back(holders.substr(0, comma));
+                if (comma == std::string_view::npos)
+                    break;
+                holders.remove_prefix(comma + 1);
+            }
+        }
+        if (!parseState(words[4], &module.state))
+            continue;
+        modules.push_back(std::move(module));
+    }
+    return modules;
+}
+
+KernelState::KernelState(std::filesystem::path procfs, std::filesystem::path sysfs)
+    : procfs_(std::move(procfs)), sysfs_(std::move(sysfs)) {}
+
+int KernelState::readLoaded(std::vector<LoadedModule> *modules) const {
+    std::ifstream file(procfs_ / "modules");
+    if (!file) {
+        const int error = errno;
+        return error != 0 ? -error : -EIO;
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    *modules = parseProcModules(text.str());
+    return 0;
+}
+
+// /sys/module/M/drivers/<bus>:<driver> links to /sys/bus/<bus>/drivers/<driver>/, which holds one
+// symlink per bound device next to attribute files and the "module" link.
+ModuleBindings KernelState::readBindings(const std::string &module) const {
+    namespace fs = std::filesystem;
+    ModuleBindings bindings;
+    std::error_code ec;
+    for (const fs::directory_entry &driver :
+         fs::directory_iterator(sysfs_ / "module" / module / "drivers", ec)) {
+        const std::string busAndDriver = driver.path().filename().string();
+        bindings.drivers.push_back(busAndDriver);
+        std::error_code driverEc;
+        for (const fs::directory_entry &entry : fs::directory_iterator(driver.path(), driverEc)) {
+            const std::string name = entry.path().filename().string();
+            if (name == "module" || !entry.is_symlink(driverEc))
+                continue;
+            bindings.devices.push_back(name);
+        }
+    }
+    std::sort(bindings.drivers.begin(), bindings.drivers.end());
+    std::sort(bindings.devices.begin(), bindings.devices.end());
+    return bindings;
+}
+
+}  // namespace lkmd

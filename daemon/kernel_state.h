@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lkmd {
+
+enum class LoadState { Live, Coming, Going };
+
+// One row of /proc/modules.
+struct LoadedModule {
+    std::string name;
+    std::uint64_t size = 0;
+    int refcnt = -1;  // -1: the kernel cannot unload it ("-" in /proc/modules)
+    std::vector<std::string> holders;
+    LoadState state = LoadState::Live;
+};
+
+// What keeps a module busy beyond its refcnt: a driver bound to a live device has refcnt 0.
+struct ModuleBindings {
+    std::vector<std::string> drivers;  // "bus:driver"
+    std::vector<std::string> devices;  // device names bound to those drivers
+};
+
+const char *loadStateName(LoadState state);
+
+// Parses /proc/modules; malformed lines are skipped rather than failing the whole snapshot.
+std::vector<LoadedModule> parseProcModules(std::string_view text);
+
+// kmod treats '-' and '_' in module names alike; the kernel spells them with '_'.
+std::string normalizeModuleName(std::string_view name);
+
+// Reads the kernel's view of loaded modules from procfs and sysfs, both roots configurable so
+// that tests can point them at fixtures.
+class KernelState {
+public:
+    KernelState(std::filesystem::path procfs, std::filesystem::path sysfs);
+
+    int readLoaded(std::vector<LoadedModule> *modules) const;
+    ModuleBindings readBindings(const std::string &module) const;
+
+private:
+    std::filesystem::path procfs_;
+    std::filesystem::path sysfs_;
+};
+
+}  // namespace lkmd

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "kmod_backend.h"
+
+#include <syslog.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+
+#include <libkmod.h>
+#include <spdlog/spdlog.h>
+
+#include "kernel_state.h"
+#include "log.h"
+
+namespace lkmd {
+namespace {
+
+// print_action carries no user data; each worker thread runs one probe at a time.
+thread_local std::vector<std::string> *t_inserting = nullptr;
+
+void recordInsertion(kmod_module *module, bool /*install*/, const char * /*options*/) {
+    if (t_inserting != nullptr)
+        t_inserting->emplace_back(kmod_module_get_name(module));
+}
+
+void logFromKmod(void *data, int priority, const char * /*file*/, int /*line*/,
+                 const char * /*function*/, const char *format, va_list args) {
+    auto *logger = static_cast<spdlog::logger *>(data);
+    char message[1024];
+    const int length = std::vsnprintf(message, sizeof(message), format, args);
+    if (length <= 0)
+        return;
+    std::string_view text(message, std::min<std::size_t>(length, sizeof(message) - 1));
+    if (!text.empty() && text.back() == '\n')
+        text.remove_suffix(1);
+    spdlog::level::level_enum level = spdlog::level::debug;
+    if (priority <= LOG_ERR)
+        level = spdlog::level::err;
+    else if (priority == LOG_WARNING)
+        level = spdlog::level::warn;
+    else if (priority <= LOG_INFO)
+        level = spdlog::level::info;
+    logger->log(level, "{}", text);
+}
+
+class ModuleRef {
+public:
+    explicit ModuleRef(kmod_module *module) : module_(module) {}
+    ModuleRef(const ModuleRef &) = delete;
+    ModuleRef &operator=(const ModuleRef &) = delete;
+    ~ModuleRef() { kmod_module_unref(module_); }
+    kmod_module *get() const { return module_; }
+
+private:
+    kmod_module *module_;
+};
+
+class ModuleList {
+public:
+    ModuleList() = default;
+    ModuleList(const ModuleList &) = delete;
+    ModuleList &operator=(const ModuleList &) = delete;
+    ~ModuleList() { kmod_module_unref_list(list_); }
+    kmod_list **out() { return &list_; }
+    kmod_list *get() const { return list_; }
+
+private:
+    kmod_list *list_ = nullptr;
+};
+
+std::vector<std::string> namesOf(kmod_list *list) {
+    std::vector<std::string> names;
+    kmod_list *entry;
+    kmod_list_foreach(entry, list) {
+        ModuleRef module(kmod_module_get_module(entry));
+        names.emplace_back(kmod_module_get_name(module.get()));
+    }
+    return names;
+}
+
+}  // namespace
+
+std::unique_ptr<KmodBackend> KmodBackend::create(const std::filesystem::path &moduleDir,
+                                                 int *error) {
+    std::unique_ptr<KmodBackend> backend(new KmodBackend(moduleDir));
+    *error = backend->openContext();
+    if (*error < 0)
+        return nullptr;
+    return backend;
+}
+
+KmodBackend::KmodBackend(std::filesystem::path moduleDir) : moduleDir_(std::move(moduleDir)) {}
+
+KmodBackend::~KmodBackend() {
+    kmod_unref(ctx_);
+}
+
+int KmodBackend::openContext() {
+    kmod_ctx *ctx = kmod_new(moduleDir_.empty() ? nullptr : moduleDir_.c_str(), nullptr);
+    if (ctx == nullptr)
+        return -ENOMEM;
+    kmod_set_log_fn(ctx, logFromKmod, logger("kmod").get());
+    // Loads the indexes once; lookups then need no open() per call.
+    const int r = kmod_load_resources(ctx);
+    if (r < 0) {
+        kmod_unref(ctx);
+        return r;
+    }
+    kmod_unref(ctx_);
+    ctx_ = ctx;
+    return 0;
+}
+
+// depmod rewrites modules.*.bin when a package installs a module; the loaded indexes would go
+// stale.
+void KmodBackend::refreshIfStale() {
+    if (kmod_validate_resources(ctx_) == KMOD_RESOURCES_OK)
+        return;
+    const int r = openContext();
+    if (r < 0)
+        logger("kmod")->warn("Could not reload the module index: {}, keeping the old one",
+                             std::strerror(-r));
+    else
+        logger("kmod")->info("Module index changed on disk, reloaded");
+}
+
+int KmodBackend::resolve(const std::string &request, std::vector<std::string> *modules) {
+    refreshIfStale();
+    ModuleList found;
+    int r = kmod_module_new_from_lookup(ctx_, request.c_str(), found.out());
+    if (r < 0)
+        return r;
+
+    std::vector<std::string> names = namesOf(found.get());
+    const bool byOwnName = names.size() == 1 && names.front() == normalizeModuleName(request);
+    if (!byOwnName && !names.empty()) {
+        // modprobe applies "blacklist" to alias lookups only
+        // (KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY).
+        ModuleList allowed;
+        r = kmod_module_apply_filter(ctx_, KMOD_FILTER_BLACKLIST, found.get(), allowed.out());
+        if (r < 0)
+            return r;
+        names = namesOf(allowed.get());
+    }
+    if (names.empty())
+        return -ENOENT;
+    *modules = std::move(names);
+    return 0;
+}
+
+ModuleState KmodBackend::state(const std::string &module) {
+    kmod_module *raw = nullptr;
+    if (kmod_module_new_from_name(ctx_, module.c_str(), &raw) < 0)
+        return ModuleState::Absent;
+    ModuleRef ref(raw);
+    switch (kmod_module_get_initstate(ref.get())) {
+        case KMOD_MODULE_BUILTIN:
+            return ModuleState::Builtin;
+        case KMOD_MODULE_LIVE:
+            return ModuleState::Live;
+        case KMOD_MODULE_COMING:
+            return ModuleState::Coming;
+        case KMOD_MODULE_GOING:
+            return ModuleState::Going;
+        default:
+            return ModuleState::Absent;
+    }
+}
+
+int KmodBackend::insert(const std::string &module, std::vector<std::string> *inserted) {
+    refreshIfStale();
+    kmod_module *raw = nullptr;
+    int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
+    if (r < 0)
+        return r;
+    ModuleRef ref(raw);
+
+    std::vector<std::string> attempted;
+    t_inserting = &attempted;
+    // No blacklist here: resolve() already applied it to aliases, and a module asked for by name
+    // loads despite "blacklist", as with modprobe. Install commands ("install x /bin/false") run.
+    r = kmod_module_probe_insert_module(ref.get(), 0, nullptr, nullptr, nullptr, recordInsertion);
+    t_inserting = nullptr;
+
+    // print_action named what was about to be inserted; keep what really is in the kernel now.
+    for (const std::string &name : attempted) {
+        const ModuleState now = state(name);
+        if (now == ModuleState::Live || now == ModuleState::Coming)
+            inserted->push_back(name);
+    }
+    if (r > 0)  // an install command's exit status, or a blacklist verdict
+        return -EPERM;
+    return r;
+}
+
+int KmodBackend::remove(const std::string &module) {
+    kmod_module *raw = nullptr;
+    int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
+    if (r < 0)
+        return r;
+    ModuleRef ref(raw);
+    return kmod_module_remove_module(ref.get(), KMOD_REMOVE_NOWAIT);
+}
+
+}  // namespace lkmd

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "module_backend.h"
+
+struct kmod_ctx;
+
+namespace lkmd {
+
+// libkmod with one long-lived context, re-created when depmod rewrites the index.
+class KmodBackend final : public ModuleBackend {
+public:
+    static std::unique_ptr<KmodBackend> create(const std::filesystem::path &moduleDir, int *error);
+    ~KmodBackend() override;
+
+    int resolve(const std::string &request, std::vector<std::string> *modules) override;
+    ModuleState state(const std::string &module) override;
+    int insert(const std::string &module, std::vector<std::string> *inserted) override;
+    int remove(const std::string &module) override;
+
+private:
+    explicit KmodBackend(std::filesystem::path moduleDir);
+    int openContext();
+    void refreshIfStale();
+
+    std::filesystem::path moduleDir_;
+    kmod_ctx *ctx_ = nullptr;
+};
+
+}  // namespace lkmd

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include <systemd/sd-daemon.h>
+
+#include "bus_names.h"
+#include "bus_service.h"
+#include "fake_backend.h"
+#include "kmod_backend.h"
+#include "log.h"
+#include "manager.h"
+#include "options.h"
+#include "sd_ptr.h"
+#include "worker_pool.h"
+
+namespace {
+
+using namespace lkmd;
+
+// More than the kernel's 50 concurrent request_module() helpers (KERNEL-FACTS 3), so that nested
+// requests from module inits always find a free worker.
+constexpr unsigned kMaxWorkers = 64;
+
+std::uint64_t realtimeUsec() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int fail(const char *what, int error) {
+    logger("lkmd")->critical("{}: {}", what, std::strerror(-error));
+    return EXIT_FAILURE;
+}
+
+int run(const Options &options) {
+    BackendFactory factory;
+    if (!options.fakeKernel.empty()) {
+        int error = 0;
+        std::string detail;
+        std::shared_ptr<FakeKernel> fake =
+            FakeKernel::load(options.fakeKernel, options.procfs, options.sysfs, &error, &detail);
+        if (!fake) {
+            logger("lkmd")->critical("Could not read the fake kernel '{}': {}", detail,
+                                     std::strerror(-error));
+            return EXIT_FAILURE;
+        }
+        logger("lkmd")->warn("Simulating the kernel described by '{}' (testing only)",
+                             options.fakeKernel.string());
+        factory = [fake] { return std::make_unique<FakeBackend>(fake); };
+    } else {
+        factory = [moduleDir = options.moduleDir]() -> std::unique_ptr<ModuleBackend> {
+            int error = 0;
+            return KmodBackend::create(moduleDir, &error);
+        };
+    }
+    std::unique_ptr<ModuleBackend> loopBackend = factory();
+    if (!loopBackend)
+        return fail("Could not open the module index", -ENOENT);
+
+    sd_event *rawEvent = nullptr;
+    int r = sd_event_default(&rawEvent);
+    if (r < 0)
+        return fail("Could not create the event loop", r);
+    EventPtr event(rawEvent);
+    r = sd_event_set_signal_exit(event.get(), true);
+    if (r < 0)
+        return fail("Could not handle SIGTERM/SIGINT", r);
+    r = sd_event_set_watchdog(event.get(), true);
+    if (r < 0)
+        return fail("Could not set up the watchdog", r);
+
+    std::unique_ptr<WorkerPool> pool = WorkerPool::create(event.get(), factory, kMaxWorkers, &r);
+    if (!pool)
+        return fail("Could not start the worker pool", r);
+    KernelState kernel(options.procfs, options.sysfs);
+    Manager manager(*loopBackend, *pool, kernel, realtimeUsec);
+
+    sd_bus *rawBus = nullptr;
+    r = sd_bus_open_system(&rawBus);  // honours DBUS_SYSTEM_BUS_ADDRESS
+    if (r < 0)
+        return fail("Could not connect to the system bus", r);
+    BusPtr bus(rawBus);
+    BusService service(bus.get(), manager);
+    r = service.start();
+    if (r < 0)
+        return fail("Could not register org.lkmd1.Manager", r);
+    r = sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0)
+        return fail("Could not attach the bus to the event loop", r);
+    // Without a bus nobody can reach us; exit and let the service manager restart us.
+    r = sd_bus_set_exit_on_disconnect(bus.get(), true);
+    if (r < 0)
+        return fail("Could not watch the bus connection", r);
+    r = sd_bus_request_name(bus.get(), bus::kServiceName, 0);
+    if (r < 0)
+        return fail("Could not acquire the name org.lkmd1", r);
+
+    logger("lkmd")->info("Serving {} on the system bus", bus::kServiceName);
+    sd_notify(false, "READY=1\nSTATUS=Serving org.lkmd1");
+    r = sd_event_loop(event.get());
+    sd_notify(false, "STOPPING=1\nSTATUS=Waiting for loads in flight");
+    logger("lkmd")->info("Exiting after the loads in flight finish");
+    pool.reset();  // joins the workers: an in-flight finit_module is never abandoned
+    return r < 0 ? fail("Event loop failed", r) : EXIT_SUCCESS;
+}
+
+// The kernel may start us with fds 0-2 closed; never let a later open() land on them.
+void ensureStandardFds() {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+            open("/dev/null", O_RDWR | O_CLOEXEC);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    ensureStandardFds();
+    Options options;
+    std::string error;
+    switch (parseOptions(argc, argv, &options, &error)) {
+        case ParseResult::ExitSuccess:
+            return EXIT_SUCCESS;
+        case ParseResult::UsageError:
+            std::fprintf(stderr, "lkmd: %s\nTry 'lkmd --help'.\n", error.c_str());
+            return 2;
+        case ParseResult::Run:
+            break;
+    }
+    setupLogging(options.logLevel);
+    return run(options);
+}

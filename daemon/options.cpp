@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "options.h"
+
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "config.h"
+
+namespace lkmd {
+namespace {
+
+enum : int {
+    kOptSysfs = 0x100,
+    kOptProcfs,
+    kOptModuleDir,
+    kOptFakeKernel,
+    kOptLogLevel,
+    kOptVersion,
+};
+
+void printHelp() {
+    std::printf(
+        "Usage: lkmd [OPTIONS]\n"
+        "Load kernel modules on demand and serve org.lkmd1 on the system bus.\n\n"
+        "  -h --help              Show this help and exit\n"
+        "     --version           Show the version and exit\n"
+        "     --log-level=LEVEL   trace, debug, info, warning or error (default: info)\n"
+        "     --sysfs=DIR         Where sysfs is mounted (default: /sys)\n"
+        "     --procfs=DIR        Where procfs is mounted (default: /proc)\n"
+        "     --module-dir=DIR    Module tree (default: /lib/modules/$(uname -r))\n"
+        "     --fake-kernel=FILE  Testing only: simulate the kernel described by FILE;\n"
+        "                         needs --sysfs and --procfs pointing at scratch directories\n");
+}
+
+bool parseLevel(const std::string &text, spdlog::level::level_enum *level) {
+    if (text == "trace")
+        *level = spdlog::level::trace;
+    else if (text == "debug")
+        *level = spdlog::level::debug;
+    else if (text == "info")
+        *level = spdlog::level::info;
+    else if (text == "warning")
+        *level = spdlog::level::warn;
+    else if (text == "error")
+        *level = spdlog::level::err;
+    else
+        return false;
+    return true;
+}
+
+}  // namespace
+
+ParseResult parseOptions(int argc, char **argv, Options *options, std::string *error) {
+    static const option kLongOptions[] = {
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, kOptVersion},
+        {"log-level", required_argument, nullptr, kOptLogLevel},
+        {"sysfs", required_argument, nullptr, kOptSysfs},
+        {"procfs", required_argument, nullptr, kOptProcfs},
+        {"module-dir", required_argument, nullptr, kOptModuleDir},
+        {"fake-kernel", required_argument, nullptr, kOptFakeKernel},
+        {nullptr, 0, nullptr, 0},
+    };
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", kLongOptions, nullptr)) >= 0) {
+        switch (c) {
+            case 'h':
+                printHelp();
+                return ParseResult::ExitSuccess;
+            case kOptVersion:
+                std::printf("lkmd %s\n", LKMD_VERSION);
+                return ParseResult::ExitSuccess;
+            case kOptLogLevel:
+                if (!parseLevel(optarg, &options->logLevel)) {
+                    *error = std::string("unknown log level '") + optarg + "'";
+                    return ParseResult::UsageError;
+                }
+                break;
+            case kOptSysfs:
+                options->sysfs = optarg;
+                options->sysfsGiven = true;
+                break;
+            case kOptProcfs:
+                options->procfs = optarg;
+                options->procfsGiven = true;
+                break;
+            case kOptModuleDir:
+                options->moduleDir = optarg;
+                break;
+            case kOptFakeKernel:
+                options->fakeKernel = optarg;
+                break;
+            default:
+                *error = optopt != 0 ? std::string("unknown or incomplete option '-") +
+                                           static_cast<char>(optopt) + "'"
+                                     : std::string("unknown or incomplete option '") +
+                                           argv[optind - 1] + "'";
+                return ParseResult::UsageError;
+        }
+    }
+    if (optind < argc) {
+        *error = std::string("unexpected argument '") + argv[optind] + "'";
+        return ParseResult::UsageError;
+    }
+    if (!options->fakeKernel.empty() && (!options->sysfsGiven || !options->procfsGiven)) {
+        *error = "--fake-kernel needs --sysfs and --procfs pointing at scratch directories";
+        return ParseResult::UsageError;
+    }
+    return ParseResult::Run;
+}
+
+}  // namespace lkmd

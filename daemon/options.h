@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <spdlog/common.h>
+
+namespace lkmd {
+
+struct Options {
+    std::filesystem::path sysfs = "/sys";
+    std::filesystem::path procfs = "/proc";
+    std::filesystem::path moduleDir;  // empty: libkmod's default, /lib/modules/$(uname -r)
+    std::filesystem::path fakeKernel;
+    spdlog::level::level_enum logLevel = spdlog::level::info;
+    bool sysfsGiven = false;
+    bool procfsGiven = false;
+};
+
+enum class ParseResult { Run, ExitSuccess, UsageError };
+
+// Prints --help and --version output to stdout; on a usage error fills *error.
+ParseResult parseOptions(int argc, char **argv, Options *options, std::string *error);
+
+}  // namespace lkmd

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "worker_pool.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+
+#include "log.h"
+
+namespace lkmd {
+namespace {
+
+// Stands in when a worker cannot open its own backend, so that queued jobs still get an answer.
+class UnavailableBackend final : public ModuleBackend {
+public:
+    int resolve(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
+    ModuleState state(const std::string &) override { return ModuleState::Absent; }
+    int insert(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
+    int remove(const std::string &) override { return -ENOMEM; }
+};
+
+}  // namespace
+
+std::unique_ptr<WorkerPool> WorkerPool::create(sd_event *event, BackendFactory factory,
+                                               unsigned maxWorkers, int *error) {
+    std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(factory), maxWorkers));
+    pool->eventFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (pool->eventFd_ < 0) {
+        *error = -errno;
+        return nullptr;
+    }
+    sd_event_source *source = nullptr;
+    *error =
+        sd_event_add_io(event, &source, pool->eventFd_, EPOLLIN, onCompletionReady, pool.get());
+    if (*error < 0)
+        return nullptr;
+    pool->eventSource_.reset(source);
+    return pool;
+}
+
+WorkerPool::WorkerPool(BackendFactory factory, unsigned maxWorkers)
+    : factory_(std::move(factory)), maxWorkers_(std::max(1u, maxWorkers)) {}
+
+WorkerPool::~WorkerPool() {
+    {
+        std::lock_guard guard(lock_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread &thread : threads_)
+        thread.join();
+    eventSource_.reset();
+    if (eventFd_ >= 0)
+        close(eventFd_);
+}
+
+void WorkerPool::submit(Job job) {
+    std::unique_lock guard(lock_);
+    jobs_.push_back(std::move(job));
+
+    // Join workers that retired after idling; their std::thread objects are still here.
+    for (const std::thread::id id : exited_) {
+        auto it = std::find_if(threads_.begin(), threads_.end(),
+                               [id](const std::thread &t) { return t.get_id() == id; });
+        if (it != threads_.end()) {
+            it->join();
+            threads_.erase(it);
+        }
+    }
+    exited_.clear();
+
+    if (idle_ >= jobs_.size() || threads_.size() >= maxWorkers_) {
+        guard.unlock();
+        wake_.notify_one();
+        return;
+    }
+    try {
+        threads_.emplace_back([this] { workerMain(); });
+    } catch (const std::system_error &e) {
+        // The job stays queued for a worker that frees up.
+        logger("lkmd")->warn("Could not start a worker thread: {}, will queue", e.what());
+    }
+}
+
+unsigned WorkerPool::workerCount() const {
+    std::lock_guard guard(lock_);
+    return threads_.size() - exited_.size();
+}
+
+unsigned WorkerPool::busyCount() const {
+    std::lock_guard guard(lock_);
+    return busy_;
+}
+
+void WorkerPool::workerMain() {
+    std::unique_ptr<ModuleBackend> backend = factory_();
+    if (!backend) {
+        logger("lkmd")->error("A worker could not open the module index; its jobs will fail");
+        backend = std::make_unique<UnavailableBackend>();
+    }
+    std::unique_lock guard(lock_);
+    for (;;) {
+        ++idle_;
+        const bool woken =
+            wake_.wait_for(guard, kIdleExit, [this] { return stopping_ || !jobs_.empty(); });
+        --idle_;
+        if (!woken || (stopping_ && jobs_.empty())) {
+            if (!stopping_)
+                exited_.push_back(std::this_thread::get_id());
+            return;
+        }
+        Job job = std::move(jobs_.front());
+        jobs_.pop_front();
+        ++busy_;
+        guard.unlock();
+
+        Completion completion = job(*backend);
+
+        guard.lock();
+        --busy_;
+        if (completion) {
+            completions_.push_back(std::move(completion));
+            const std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t n = write(eventFd_, &one, sizeof(one));
+        }
+    }
+}
+
+void WorkerPool::drainCompletions() {
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t n = read(eventFd_, &count, sizeof(count));
+    std::vector<Completion> ready;
+    {
+        std::lock_guard guard(lock_);
+        ready.swap(completions_);
+    }
+    for (Completion &completion : ready)
+        completion();
+}
+
+int WorkerPool::onCompletionReady(sd_event_source * /*source*/, int /*fd*/, uint32_t /*revents*/,
+                                  void *userdata) {
+    static_cast<WorkerPool *>(userdata)->drainCompletions();
+    return 0;
+}
+
+}  // namespace lkmd

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "request_name.h"
+
+namespace lkmd {
+namespace {
+
+bool isLowerAlnumOrUnderscore(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Module names and kernel request names: fs-vfat, char-major-10-237, net-pf-10-proto-132,
+// crypto-cbc(aes)-all, nfnetlink-subsys-12, rtnl-link-dummy.
+bool isPlainNameChar(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+        case '_':
+        case '-':
+        case '.':
+        case ',':
+        case '+':
+        case '@':
+        case '=':
+        case '(':
+        case ')':
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+bool looksLikeModalias(std::string_view name) {
+    const std::size_t colon = name.find(':');
+    if (colon == 0 || colon == std::string_view::npos)
+        return false;
+    for (char c : name.substr(0, colon))
+        if (!isLowerAlnumOrUnderscore(c))
+            return false;
+    return true;
+}
+
+const char *whyInvalidRequestName(std::string_view name) {
+    if (name.empty())
+        return "name is empty";
+    for (char c : name) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f)
+            return "contains control characters";
+        if (c == '/')
+            return "contains '/'";
+        if (byte > 0x7e)
+            return "contains non-ASCII bytes";
+        if (c == ' ')
+            return "contains spaces";
+    }
+    if (looksLikeModalias(name)) {
+        if (name.size() > kMaxModaliasLength)
+            return "modalias is longer than 4095 bytes";
+        return nullptr;
+    }
+    if (name.size() > kMaxModuleNameLength)
+        return "longer than 55 bytes";
+    for (char c : name)
+        if (!isPlainNameChar(c))
+            return "contains characters not allowed in module names";
+    return nullptr;
+}
+
+}  // namespace lkmd

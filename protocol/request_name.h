@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace lkmd {
+
+// The kernel's MODULE_NAME_LEN is 56 including the terminator; request_module() names obey the
+// same bound. Modaliases ("pci:v...") are longer and are bounded separately.
+inline constexpr std::size_t kMaxModuleNameLength = 55;
+inline constexpr std::size_t kMaxModaliasLength = 4095;
+
+// Names arrive from the kernel (fs-<type> carries the mount(2) caller's text), from D-Bus and from
+// sockets: all untrusted. Returns nullptr when name is acceptable, else why it is not, as a phrase
+// ("contains '/'") for "invalid module name 'x': <phrase>".
+const char *whyInvalidRequestName(std::string_view name);
+
+// "bus:..." where bus is [a-z0-9_]+, the form of every modalias and of "devname:" requests.
+bool looksLikeModalias(std::string_view name);
+
+}  // namespace lkmd

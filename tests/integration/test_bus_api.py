@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""org.lkmd1.Manager over a real dbus-daemon, served by the real lkmd on a simulated kernel."""
+import os
+import subprocess
+import sys
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from busenv import BusEnv, HERE  # noqa: E402
+
+ENV = None
+
+
+def setUpModule():
+    global ENV
+    ENV = BusEnv().start()
+
+
+def tearDownModule():
+    if ENV is not None:
+        if os.environ.get('LKMD_TEST_VERBOSE'):
+            print(ENV.log(), file=sys.stderr)
+        ENV.stop()
+
+
+class BusApiTest(unittest.TestCase):
+    def assertError(self, result, name, phrase=None):
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        self.assertIn('Error ' + name + ':', result.stderr)
+        if phrase is not None:
+            self.assertIn(phrase, result.stderr)
+
+    def assertDaemonAlive(self):
+        self.assertIsNone(ENV.daemon.poll(), 'lkmd died:\n' + ENV.log())
+        ENV.list_modules()
+
+    def test_load_by_alias_inserts_dependencies_first_and_records_origin(self):
+        inserted = ENV.busctl_json('LoadModule', 's', 'fs-vfat')[0]
+        self.assertEqual(inserted, ['fat', 'vfat'])
+        modules = ENV.list_modules()
+        for name in ('fat', 'vfat'):
+            self.assertEqual(modules[name]['Origin'], 'bus')
+            self.assertEqual(modules[name]['Trigger'], 'fs-vfat')
+            self.assertGreater(modules[name]['LoadedAt'], 0)
+        self.assertEqual(modules['fat']['Holders'], ['vfat'])
+        self.assertIn('vfat', ENV.proc_modules())
+        self.wait_for_signal("string \"vfat\"\n   string \"bus\"")
+
+    def test_loading_what_is_loaded_or_builtin_inserts_nothing(self):
+        ENV.busctl_json('LoadModule', 's', 'nls_cp437')
+        self.assertEqual(ENV.busctl_json('LoadModule', 's', 'nls_cp437')[0], [])
+        self.assertEqual(ENV.busctl_json('LoadModule', 's', 'unix')[0], [])
+        self.assertEqual(ENV.busctl_json('LoadModule', 's', 'net-pf-1')[0], [])
+
+    def test_modalias_loads_every_module_it_resolves_to(self):
+        alias = 'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'
+        inserted = sorted(ENV.busctl_json('LoadModule', 's', alias)[0])
+        self.assertEqual(inserted, ['uas', 'usb_storage'])
+        self.assertEqual(ENV.list_modules()['uas']['Trigger'], alias)
+
+    def test_blacklist_applies_to_aliases_but_not_to_names(self):
+        self.assertError(ENV.call('LoadModule', 'string:pci:v0000DEADd00000001sv0sd0bc0sc0i0'),
+                         'org.lkmd1.Error.NoSuchModule')
+        self.assertEqual(ENV.busctl_json('LoadModule', 's', 'evil_blacklisted')[0],
+                         ['evil_blacklisted'])
+
+    def test_modules_loaded_by_others_are_external(self):
+        module = ENV.list_modules()['ext4_external']
+        self.assertEqual(module['Origin'], 'external')
+        self.assertEqual(module['LoadedAt'], 0)
+
+    def test_unload_removes_module_and_signals_it(self):
+        ENV.busctl_json('LoadModule', 's', 'dummy')
+        ENV.busctl_json('UnloadModule', 's', 'dummy')
+        self.assertNotIn('dummy', ENV.proc_modules())
+        self.assertNotIn('dummy', ENV.list_modules())
+        self.wait_for_signal("string \"dummy\"\n   string \"request\"")
+
+    def test_unload_refuses_module_held_by_another(self):
+        ENV.busctl_json('LoadModule', 's', 'vfat')
+        self.assertError(ENV.call('UnloadModule', 'string:fat'), 'org.lkmd1.Error.InUse',
+                         'in use by vfat')
+        self.assertIn('fat', ENV.proc_modules())
+
+    def test_unload_refuses_module_with_references(self):
+        ENV.busctl_json('LoadModule', 's', 'busy')
+        self.assertError(ENV.call('UnloadModule', 'string:busy'), 'org.lkmd1.Error.InUse',
+                         'refcnt 1')
+        self.assertIn('busy', ENV.proc_modules())
+
+    def test_unload_refuses_driver_bound_to_a_device_despite_refcnt_zero(self):
+        ENV.busctl_json('LoadModule', 's', 'e1000')
+        self.assertEqual(ENV.list_modules()['e1000']['RefCount'], 0)
+        self.assertError(ENV.call('UnloadModule', 'string:e1000'), 'org.lkmd1.Error.InUse',
+                         '0000:00:03.0')
+        self.assertIn('e1000', ENV.proc_modules())
+
+    def test_get_module_reports_drivers_and_bound_devices(self):
+        ENV.busctl_json('LoadModule', 's', 'e1000')
+        module = {k: v['data'] for k, v in ENV.busctl_json('GetModule', 's', 'e1000')[0].items()}
+        self.assertEqual(module['Drivers'], ['pci:e1000'])
+        self.assertEqual(module['Devices'], ['0000:00:03.0'])
+        self.assertEqual(module['Origin'], 'bus')
+
+    def test_get_module_of_builtin_says_builtin(self):
+        module = ENV.busctl_json('GetModule', 's', 'unix')[0]
+        self.assertEqual(module['State']['data'], 'builtin')
+
+    def test_errors_have_their_own_names(self):
+        self.assertError(ENV.call('LoadModule', 'string:no_such_module'),
+                         'org.lkmd1.Error.NoSuchModule', 'no such module')
+        self.assertError(ENV.call('UnloadModule', 'string:unix'), 'org.lkmd1.Error.Builtin')
+        self.assertError(ENV.call('UnloadModule', 'string:never_loaded'), 'org.lkmd1.Error.NotLoaded')
+        self.assertError(ENV.call('GetModule', 'string:never_loaded'), 'org.lkmd1.Error.NotLoaded')
+        self.assertError(ENV.call('GetModule', 'string:no_such_module'),
+                         'org.lkmd1.Error.NoSuchModule')
+        self.assertError(ENV.call('LoadModule', 'string:broken'), 'org.lkmd1.Error.LoadFailed',
+                         "could not insert 'broken': No such device")
+        self.assertNotIn('broken', ENV.proc_modules())
+        self.assertDaemonAlive()
+
+    def test_bad_names_are_refused_and_daemon_keeps_serving(self):
+        bad = {
+            '': 'name is empty',
+            'a' * 56: 'longer than 55 bytes',
+            '../../etc/passwd': "contains '/'",
+            'fs-a\x01b': 'control characters',
+            'fs-\u00e9t\u00e9': 'non-ASCII',
+            'fs-x;reboot': 'not allowed',
+            'fs-$(id)': 'not allowed',
+            'pci:' + 'v' * 5000: 'longer than 4095',
+        }
+        for name, phrase in bad.items():
+            for method in ('LoadModule', 'UnloadModule', 'GetModule'):
+                with self.subTest(name=name, method=method):
+                    self.assertError(ENV.call(method, 'string:' + name),
+                                     'org.lkmd1.Error.InvalidName', phrase)
+        self.assertError(ENV.call('LoadModule', 'string:' + 'a' * 55),
+                         'org.lkmd1.Error.NoSuchModule')
+        self.assertDaemonAlive()
+
+    def test_wrong_argument_types_are_refused(self):
+        self.assertError(ENV.call('LoadModule', 'int32:7'),
+                         'org.freedesktop.DBus.Error.InvalidArgs')
+        self.assertDaemonAlive()
+
+    def test_bus_stays_responsive_while_a_module_init_runs(self):
+        # "slow" spends 1.5 s in its init; ListModules must be answered before that load ends.
+        load = subprocess.Popen(
+            ['busctl', '--system', 'call', 'org.lkmd1', '/org/lkmd1', 'org.lkmd1.Manager',
+             'LoadModule', 's', 'slow'], env=ENV.env, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.2)
+        ENV.list_modules()
+        self.assertIsNone(load.poll(), 'the load finished before ListModules was answered')
+        self.assertEqual(load.wait(30), 0)
+        self.assertIn('slow', ENV.proc_modules())
+
+    def test_concurrent_loads_of_one_module_all_succeed(self):
+        procs = [subprocess.Popen(['busctl', '--system', 'call', 'org.lkmd1', '/org/lkmd1',
+                                   'org.lkmd1.Manager', 'LoadModule', 's', 'loop'],
+                                  env=ENV.env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        results = [p.communicate(timeout=30) for p in procs]
+        self.assertTrue(all(p.returncode == 0 for p in procs), results)
+        self.assertEqual(ENV.proc_modules().count('loop'), 1)
+
+    def test_unprivileged_caller_can_read_but_not_load_or_unload(self):
+        self.assertIn('ext4_external', ENV.list_modules(unprivileged=True))
+        got = ENV.busctl_json('GetModule', 's', 'ext4_external', unprivileged=True)[0]
+        self.assertEqual(got['Origin']['data'], 'external')
+        version = ENV.run(['busctl', '--system', 'get-property', 'org.lkmd1', '/org/lkmd1',
+                           'org.lkmd1.Manager', 'Version'], unprivileged=True)
+        self.assertEqual(version.returncode, 0, version.stderr)
+        self.assertError(ENV.call('LoadModule', 'string:dummy', unprivileged=True),
+                         'org.freedesktop.DBus.Error.AccessDenied')
+        self.assertNotIn('dummy', ENV.proc_modules())
+        self.assertError(ENV.call('UnloadModule', 'string:ext4_external', unprivileged=True),
+                         'org.freedesktop.DBus.Error.AccessDenied')
+        self.assertIn('ext4_external', ENV.proc_modules())
+
+    def test_introspection_matches_the_interface_file(self):
+        out = ENV.run(['busctl', '--system', 'introspect', '--xml-interface', 'org.lkmd1',
+                       '/org/lkmd1'])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        live = interface_of(ET.fromstring(out.stdout), 'org.lkmd1.Manager')
+        with open(os.path.join(HERE, '..', '..', 'protocol', 'org.lkmd1.Manager.xml')) as f:
+            shipped = interface_of(ET.fromstring(f.read()), 'org.lkmd1.Manager')
+        self.assertEqual(live, shipped)
+
+    def wait_for_signal(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in ENV.signals():
+                return
+            time.sleep(0.05)
+        self.fail('no signal with %r; got:\n%s' % (text, ENV.signals()))
+
+
+def interface_of(root, name):
+    """A comparable form of one interface: members with their args and annotations, sorted."""
+    iface = next(i for i in root.iter('interface') if i.get('name') == name)
+    members = []
+    for member in iface:
+        args = tuple((a.get('name'), a.get('type'), a.get('direction', 'out' if member.tag ==
+                      'method' else None)) for a in member.iter('arg'))
+        annotations = tuple(sorted((a.get('name'), a.get('value'))
+                                   for a in member.iter('annotation')))
+        members.append((member.tag, member.get('name'), member.get('type'),
+                        member.get('access'), args, annotations))
+    return sorted(members, key=repr)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "fake_backend.h"
+#include "manager.h"
+#include "sd_ptr.h"
+#include "temp_dir.h"
+
+using namespace lkmd;
+
+namespace {
+
+struct Recorder final : ManagerListener {
+    std::vector<std::string> loaded;
+    std::vector<std::string> unloaded;
+    void moduleLoaded(const std::string &module, Origin origin) override {
+        loaded.push_back(module + "/" + originName(origin));
+    }
+    void moduleUnloaded(const std::string &module, const char *reason) override {
+        unloaded.push_back(module + "/" + reason);
+    }
+};
+
+// A simulated kernel, a real sd-event loop and a real worker pool.
+class ManagerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::ofstream(dir_.path() / "world") << "module fat\n"
+                                                "module vfat deps=fat aliases=fs-vfat\n"
+                                                "module slow init_ms=300\n"
+                                                "module broken init_error=ENODEV\n"
+                                                "module e1000 device=pci:e1000:0000:00:03.0\n"
+                                                "builtin unix\n"
+                                                "loaded other\n"
+                                                "module other\n";
+        int error = 0;
+        std::string detail;
+        kernel_ = FakeKernel::load(dir_.path() / "world", dir_.path() / "proc", dir_.path() / "sys",
+                                   &error, &detail);
+        ASSERT_TRUE(kernel_) << detail;
+        sd_event *event = nullptr;
+        ASSERT_GE(sd_event_new(&event), 0);
+        event_.reset(event);
+        auto factory = [kernel = kernel_] { return std::make_unique<FakeBackend>(kernel); };
+        loopBackend_ = factory();
+        pool_ = WorkerPool::create(event_.get(), factory, 8, &error);
+        ASSERT_TRUE(pool_);
+        state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
+        manager_ = std::make_unique<Manager>(*loopBackend_, *pool_, *state_, [] { return 42; });
+        manager_->setListener(&recorder_);
+    }
+
+    Outcome runUntilDone(const std::function<void(Manager::Done)> &start) {
+        std::optional<Outcome> result;
+        start([&](Outcome outcome) { result = std::move(outcome); });
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!result && std::chrono::steady_clock::now() < deadline)
+            sd_event_run(event_.get(), 100000);
+        EXPECT_TRUE(result) << "no answer within 10 s";
+        return result.value_or(Outcome{-ETIMEDOUT, "timeout", {}});
+    }
+
+    Outcome load(const std::string &name) {
+        return runUntilDone([&](Manager::Done done) { manager_->load(name, Origin::Bus, done); });
+    }
+    Outcome unload(const std::string &name) {
+        return runUntilDone([&](Manager::Done done) { manager_->unload(name, done); });
+    }
+
+    TempDir dir_;
+    std::shared_ptr<FakeKernel> kernel_;
+    EventPtr event_;
+    std::unique_ptr<ModuleBackend> loopBackend_;
+    std::unique_ptr<WorkerPool> pool_;
+    std::unique_ptr<KernelState> state_;
+    std::unique_ptr<Manager> manager_;
+    Recorder recorder_;
+};
+
+}  // namespace
+
+TEST_F(ManagerTest, LoadByAliasInsertsDependenciesAndRecordsTheTrigger) {
+    const Outcome outcome = load("fs-vfat");
+    EXPECT_EQ(outcome.error, 0) << outcome.message;
+    EXPECT_EQ(outcome.inserted, (std::vector<std::string>{"fat", "vfat"}));
+    const ModuleRecord *record = manager_->registry().find("fat");
+    ASSERT_NE(record, nullptr);
+    EXPECT_EQ(record->origin, Origin::Bus);
+    EXPECT_EQ(record->trigger, "fs-vfat");
+    EXPECT_EQ(record->loadedAtUsec, 42u);
+    EXPECT_EQ(recorder_.loaded, (std::vector<std::string>{"fat/bus", "vfat/bus"}));
+}
+
+TEST_F(ManagerTest, UnknownNameIsNoSuchModule) {
+    EXPECT_EQ(load("fs-nonexistent").error, -ENOENT);
+}
+
+TEST_F(ManagerTest, InvalidNameNeverReachesTheBackend) {
+    const Outcome outcome = load("fs-../x");
+    EXPECT_EQ(outcome.error, -EINVAL);
+    EXPECT_NE(outcome.message.find("contains '/'"), std::string::npos);
+}
+
+TEST_F(ManagerTest, FailedInitIsReportedWithTheModuleName) {
+    const Outcome outcome = load("broken");
+    EXPECT_EQ(outcome.error, -ENODEV);
+    EXPECT_EQ(outcome.message, "could not insert 'broken': No such device (see dmesg)");
+    EXPECT_EQ(manager_->registry().find("broken"), nullptr);
+}
+
+TEST_F(ManagerTest, BuiltinOrLoadedModulesInsertNothing) {
+    EXPECT_TRUE(load("unix").inserted.empty());
+    EXPECT_TRUE(load("other").inserted.empty());
+    EXPECT_EQ(manager_->registry().find("other"), nullptr);
+}
+
+TEST_F(ManagerTest, NeverUnloadsModuleWithBoundDevice) {
+    ASSERT_EQ(load("e1000").error, 0);
+    const Outcome outcome = unload("e1000");
+    EXPECT_EQ(outcome.error, -EBUSY);
+    EXPECT_NE(outcome.message.find("0000:00:03.0"), std::string::npos);
+    EXPECT_EQ(kernel_->state("e1000"), ModuleState::Live);
+}
+
+TEST_F(ManagerTest, NeverUnloadsModuleHeldByAnother) {
+    ASSERT_EQ(load("vfat").error, 0);
+    EXPECT_EQ(unload("fat").error, -EBUSY);
+    EXPECT_EQ(kernel_->state("fat"), ModuleState::Live);
+}
+
+TEST_F(ManagerTest, UnloadForgetsTheRecordAndTellsTheListener) {
+    ASSERT_EQ(load("vfat").error, 0);
+    EXPECT_EQ(unload("vfat").error, 0);
+    EXPECT_EQ(manager_->registry().find("vfat"), nullptr);
+    EXPECT_EQ(recorder_.unloaded, std::vector<std::string>{"vfat/request"});
+}
+
+TEST_F(ManagerTest, UnloadOfBuiltinOrAbsentModuleHasDistinctErrors) {
+    EXPECT_EQ(unload("unix").error, -EOPNOTSUPP);
+    EXPECT_EQ(unload("vfat").error, -ESRCH);
+}
+
+TEST_F(ManagerTest, ListShowsExternalModulesWithoutRecord) {
+    ASSERT_EQ(load("vfat").error, 0);
+    std::vector<ModuleView> modules;
+    ASSERT_EQ(manager_->list(&modules), 0);
+    ASSERT_EQ(modules.size(), 3u);
+    EXPECT_EQ(modules[0].kernel.name, "fat");
+    EXPECT_TRUE(modules[0].record.has_value());
+    EXPECT_EQ(modules[1].kernel.name, "other");
+    EXPECT_FALSE(modules[1].record.has_value());
+}
+
+TEST_F(ManagerTest, RecordIsDroppedWhenSomeoneElseUnloadsTheModule) {
+    ASSERT_EQ(load("slow").error, 0);
+    ASSERT_EQ(kernel_->remove("slow"), 0);  // rmmod behind lkmd's back
+    std::vector<ModuleView> modules;
+    ASSERT_EQ(manager_->list(&modules), 0);
+    EXPECT_EQ(manager_->registry().find("slow"), nullptr);
+}
+
+TEST_F(ManagerTest, SlowInitDoesNotBlockTheLoop) {
+    std::optional<Outcome> slow;
+    manager_->load("slow", Origin::Bus, [&](Outcome outcome) { slow = std::move(outcome); });
+    // While "slow" sits in its init on a worker, another load completes through the same loop.
+    const Outcome fat = load("fat");
+    EXPECT_EQ(fat.error, 0);
+    EXPECT_FALSE(slow.has_value());
+    while (!slow)
+        sd_event_run(event_.get(), 100000);
+    EXPECT_EQ(slow->inserted, std::vector<std::string>{"slow"});
+}
+
+TEST_F(ManagerTest, GetDistinguishesUnknownFromNotLoaded) {
+    ModuleView view;
+    ModuleBindings bindings;
+    EXPECT_EQ(manager_->get("vfat", &view, &bindings), -ESRCH);
+    EXPECT_EQ(manager_->get("nothing_like_it", &view, &bindings), -ENOENT);
+    EXPECT_EQ(manager_->get("unix", &view, &bindings), 0);
+    EXPECT_TRUE(view.builtin);
+}
