@@ -5,9 +5,9 @@
 
 #include <cerrno>
 
+#include "build_config.h"
 #include "bus_errors.h"
 #include "bus_names.h"
-#include "config.h"
 #include "log.h"
 #include "request_name.h"
 
@@ -96,6 +96,8 @@ const sd_bus_vtable BusService::kVtable[] = {
                             BusService::onListModules, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{sv}", module),
                             BusService::onGetModule, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ListRequests", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", requests),
+                            BusService::onListRequests, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleLoaded", SD_BUS_ARGS("s", name, "s", origin), 0),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleUnloaded", SD_BUS_ARGS("s", name, "s", reason), 0),
     SD_BUS_VTABLE_END,
@@ -236,6 +238,42 @@ int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_erro
         return r;
     BusMessagePtr reply(raw);
     r = appendModule(reply.get(), module, &bindings);
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+}
+
+int BusService::onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *) {
+    auto *self = static_cast<BusService *>(userdata);
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_method_return(message, &raw);
+    if (r < 0)
+        return r;
+    BusMessagePtr reply(raw);
+    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
+    for (const RequestRecord &record : self->manager_.history()) {
+        if (r >= 0)
+            r = sd_bus_message_open_container(reply.get(), 'a', "{sv}");
+        if (r >= 0)
+            r = appendString(reply.get(), "Request", record.request);
+        if (r >= 0)
+            r = appendString(reply.get(), "Origin", originName(record.origin));
+        if (r >= 0)
+            r = sd_bus_message_append(reply.get(), "{sv}", "Time", "t", record.timeUsec);
+        if (r >= 0)
+            r = sd_bus_message_append(reply.get(), "{sv}", "DurationUsec", "t",
+                                      record.durationUsec);
+        if (r >= 0)
+            r = appendString(reply.get(), "Result", record.result());
+        if (r >= 0)
+            r = appendString(reply.get(), "Message", record.message);
+        if (r >= 0)
+            r = appendStringList(reply.get(), "Modules", record.inserted);
+        if (r >= 0)
+            r = sd_bus_message_close_container(reply.get());
+    }
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply.get());
     if (r < 0)
         return r;
     return sd_bus_send(nullptr, reply.get(), nullptr);

@@ -25,6 +25,7 @@ private:
     static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int getVersion(sd_bus *bus, const char *path, const char *interface,
                           const char *property, sd_bus_message *reply, void *userdata,

@@ -115,15 +115,16 @@ std::shared_ptr<FakeKernel> FakeKernel::load(const std::filesystem::path &world,
         }
     }
 
-    std::unique_lock guard(kernel->lock_);
     for (const std::string &name : preloaded) {
         std::vector<std::string> ignored;
-        if (kernel->insertLocked(guard, name, &ignored) < 0) {
+        std::string refused;
+        if (kernel->insert(name, {}, &ignored, &refused) < 0) {
             *error = -EINVAL;
             *detail = world.string() + ": 'loaded " + name + "' names no loadable module";
             return nullptr;
         }
     }
+    std::lock_guard guard(kernel->lock_);
     kernel->publishLocked();
     return kernel;
 }
@@ -169,32 +170,54 @@ ModuleState FakeKernel::state(const std::string &module) {
     return ModuleState::Absent;
 }
 
-int FakeKernel::insert(const std::string &module, std::vector<std::string> *inserted) {
+int FakeKernel::insert(const std::string &name, const InsertControl &control,
+                       std::vector<std::string> *inserted, std::string *refused) {
+    const std::string module = normalizeModuleName(name);
     std::unique_lock guard(lock_);
-    const int r = insertLocked(guard, normalizeModuleName(module), inserted);
-    publishLocked();
-    return r;
-}
-
-int FakeKernel::insertLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
-                             std::vector<std::string> *inserted) {
     if (builtinAliases_.count(module) != 0)
         return 0;
+    if (modules_.count(module) == 0)
+        return -ENOENT;
+    std::vector<std::string> plan;
+    planLocked(module, &plan);
+    if (control.allowed)
+        for (const std::string &step : plan)
+            if (!control.allowed(step)) {
+                *refused = step;
+                return -EACCES;
+            }
+    for (const std::string &step : plan) {
+        if (control.inserting)
+            control.inserting(step);
+        const int r = insertOneLocked(guard, step, inserted);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+// Dependencies first, each once, skipping what is loaded: what modprobe's dry run would print.
+void FakeKernel::planLocked(const std::string &module, std::vector<std::string> *plan) const {
+    if (std::find(plan->begin(), plan->end(), module) != plan->end() ||
+        std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end() ||
+        builtinAliases_.count(module) != 0 || modules_.count(module) == 0)
+        return;
+    for (const std::string &dep : modules_.at(module).deps)
+        planLocked(dep, plan);
+    plan->push_back(module);
+}
+
+int FakeKernel::insertOneLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
+                                std::vector<std::string> *inserted) {
     auto it = modules_.find(module);
     if (it == modules_.end())
         return -ENOENT;
     // A second finit_module of a module whose init runs waits for it, like the kernel does.
     changed_.wait(guard, [&] { return coming_.count(module) == 0; });
     if (std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end())
-        return 0;
+        return 0;  // the kernel says EEXIST: someone else's insertion
 
     const Module info = it->second;
-    for (const std::string &dep : info.deps) {
-        const int r = insertLocked(guard, dep, inserted);
-        if (r < 0)
-            return r;
-    }
-
     coming_.insert(module);
     if (info.initMs > 0) {
         guard.unlock();
@@ -207,6 +230,7 @@ int FakeKernel::insertLocked(std::unique_lock<std::mutex> &guard, const std::str
         return -info.initError;
     loaded_.push_back(module);
     inserted->push_back(module);
+    publishLocked();
     return 0;
 }
 

@@ -44,13 +44,15 @@ public:
 
     int resolve(const std::string &request, std::vector<std::string> *modules);
     ModuleState state(const std::string &module);
-    int insert(const std::string &module, std::vector<std::string> *inserted);
+    int insert(const std::string &module, const InsertControl &control,
+               std::vector<std::string> *inserted, std::string *refused);
     int remove(const std::string &module);
 
 private:
     FakeKernel(std::filesystem::path procfs, std::filesystem::path sysfs);
-    int insertLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
-                     std::vector<std::string> *inserted);
+    void planLocked(const std::string &module, std::vector<std::string> *plan) const;
+    int insertOneLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
+                        std::vector<std::string> *inserted);
     int refcntLocked(const std::string &module) const;
     void publishLocked();
 
@@ -73,8 +75,9 @@ public:
         return kernel_->resolve(request, modules);
     }
     ModuleState state(const std::string &module) override { return kernel_->state(module); }
-    int insert(const std::string &module, std::vector<std::string> *inserted) override {
-        return kernel_->insert(module, inserted);
+    int insert(const std::string &module, const InsertControl &control,
+               std::vector<std::string> *inserted, std::string *refused) override {
+        return kernel_->insert(module, control, inserted, refused);
     }
     int remove(const std::string &module) override { return kernel_->remove(module); }
 

@@ -16,12 +16,20 @@
 namespace lkmd {
 namespace {
 
-// print_action carries no user data; each worker thread runs one probe at a time.
-thread_local std::vector<std::string> *t_inserting = nullptr;
+// One step of a load as libkmod plans it: a module to insert with its options, or an install
+// command to run in its place.
+struct PlannedStep {
+    std::string module;
+    bool installCommand = false;
+    std::string options;
+};
 
-void recordInsertion(kmod_module *module, bool /*install*/, const char * /*options*/) {
-    if (t_inserting != nullptr)
-        t_inserting->emplace_back(kmod_module_get_name(module));
+// print_action carries no user data; each worker thread plans one load at a time.
+thread_local std::vector<PlannedStep> *t_plan = nullptr;
+
+void recordPlannedStep(kmod_module *module, bool installCommand, const char *options) {
+    if (t_plan != nullptr)
+        t_plan->push_back({kmod_module_get_name(module), installCommand, options ? options : ""});
 }
 
 void logFromKmod(void *data, int priority, const char * /*file*/, int /*line*/,
@@ -168,30 +176,62 @@ ModuleState KmodBackend::state(const std::string &module) {
     }
 }
 
-int KmodBackend::insert(const std::string &module, std::vector<std::string> *inserted) {
+// libkmod plans the load (dependencies, softdeps, install commands, options from modprobe.d and
+// the kernel command line) in a dry run; lkmd then checks the plan against its policy and
+// inserts step by step, so that it knows exactly which insertions were its own: a concurrent
+// loader's insertion answers -EEXIST.
+int KmodBackend::insert(const std::string &module, const InsertControl &control,
+                        std::vector<std::string> *inserted, std::string *refused) {
     refreshIfStale();
     kmod_module *raw = nullptr;
     int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
     if (r < 0)
         return r;
-    ModuleRef ref(raw);
+    ModuleRef target(raw);
 
-    std::vector<std::string> attempted;
-    t_inserting = &attempted;
-    // No blacklist here: resolve() already applied it to aliases, and a module asked for by name
-    // loads despite "blacklist", as with modprobe. Install commands ("install x /bin/false") run.
-    r = kmod_module_probe_insert_module(ref.get(), 0, nullptr, nullptr, nullptr, recordInsertion);
-    t_inserting = nullptr;
+    std::vector<PlannedStep> plan;
+    t_plan = &plan;
+    // No blacklist flag: resolve() applied it to aliases, and a module asked for by name loads
+    // despite "blacklist", as with modprobe.
+    r = kmod_module_probe_insert_module(target.get(), KMOD_PROBE_DRY_RUN, nullptr, nullptr, nullptr,
+                                        recordPlannedStep);
+    t_plan = nullptr;
+    if (r < 0)
+        return r;
+    if (control.allowed)
+        for (const PlannedStep &step : plan)
+            if (!control.allowed(step.module)) {
+                *refused = step.module;
+                return -EACCES;
+            }
 
-    // print_action named what was about to be inserted; keep what really is in the kernel now.
-    for (const std::string &name : attempted) {
-        const ModuleState now = state(name);
-        if (now == ModuleState::Live || now == ModuleState::Coming)
-            inserted->push_back(name);
+    for (const PlannedStep &step : plan) {
+        r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
+        if (r < 0)
+            return r;
+        ModuleRef stepModule(raw);
+        if (control.inserting)
+            control.inserting(step.module);
+        if (step.installCommand) {
+            // "install x /bin/false" is how distributions really block a module: it must fail.
+            const bool wasAbsent = state(step.module) == ModuleState::Absent;
+            r = kmod_module_probe_insert_module(stepModule.get(), 0, nullptr, nullptr, nullptr,
+                                                nullptr);
+            if (r > 0)  // the command's exit status
+                return -EPERM;
+            if (r < 0)
+                return r;
+            if (wasAbsent && state(step.module) != ModuleState::Absent)
+                inserted->push_back(step.module);
+            continue;
+        }
+        r = kmod_module_insert_module(stepModule.get(), 0, step.options.c_str());
+        if (r == 0)
+            inserted->push_back(step.module);
+        else if (r != -EEXIST)
+            return r;
     }
-    if (r > 0)  // an install command's exit status, or a blacklist verdict
-        return -EPERM;
-    return r;
+    return 0;
 }
 
 int KmodBackend::remove(const std::string &module) {

@@ -18,7 +18,8 @@ public:
 
     int resolve(const std::string &request, std::vector<std::string> *modules) override;
     ModuleState state(const std::string &module) override;
-    int insert(const std::string &module, std::vector<std::string> *inserted) override;
+    int insert(const std::string &module, const InsertControl &control,
+               std::vector<std::string> *inserted, std::string *refused) override;
     int remove(const std::string &module) override;
 
 private:

@@ -11,11 +11,13 @@
 
 #include "bus_names.h"
 #include "bus_service.h"
+#include "config.h"
 #include "fake_backend.h"
 #include "kmod_backend.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
+#include "request_server.h"
 #include "sd_ptr.h"
 #include "worker_pool.h"
 
@@ -30,6 +32,30 @@ constexpr unsigned kMaxWorkers = 64;
 std::uint64_t realtimeUsec() {
     using namespace std::chrono;
     return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::uint64_t monotonicUsec() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// A file with errors is skipped as a whole, so a bad drop-in never leaves a half-read policy.
+Config readConfig(const std::filesystem::path &dir) {
+    std::vector<ConfigDiagnostic> diagnostics;
+    Config config = loadConfig(dir, &diagnostics);
+    for (const ConfigDiagnostic &diagnostic : diagnostics)
+        logger("lkmd")->log(diagnostic.fatal ? spdlog::level::err : spdlog::level::warn, "{}",
+                            formatDiagnostic(diagnostic));
+    return config;
+}
+
+// Socket activation: systemd may hold the request socket so requests queue while lkmd restarts.
+int activatedRequestSocket() {
+    const int count = sd_listen_fds(true);
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd)
+        if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, nullptr, 0) > 0)
+            return fd;
+    return -1;
 }
 
 int fail(const char *what, int error) {
@@ -78,7 +104,8 @@ int run(const Options &options) {
     if (!pool)
         return fail("Could not start the worker pool", r);
     KernelState kernel(options.procfs, options.sysfs);
-    Manager manager(*loopBackend, *pool, kernel, realtimeUsec);
+    Manager manager(*loopBackend, *pool, kernel, realtimeUsec, monotonicUsec);
+    manager.setPolicy(readConfig(options.configDir).policy);
 
     sd_bus *rawBus = nullptr;
     r = sd_bus_open_system(&rawBus);  // honours DBUS_SYSTEM_BUS_ADDRESS
@@ -100,7 +127,15 @@ int run(const Options &options) {
     if (r < 0)
         return fail("Could not acquire the name org.lkmd1", r);
 
-    logger("lkmd")->info("Serving {} on the system bus", bus::kServiceName);
+    // After the bus name: a second instance fails there, before touching the first one's socket.
+    const std::filesystem::path socketPath = options.runtimeDir / "kernel-request.sock";
+    std::unique_ptr<RequestServer> requests =
+        RequestServer::create(event.get(), manager, socketPath, activatedRequestSocket(), &r);
+    if (!requests)
+        return fail("Could not listen for kernel requests", r);
+
+    logger("lkmd")->info("Serving {} on the system bus and kernel requests on '{}'",
+                         bus::kServiceName, socketPath.string());
     sd_notify(false, "READY=1\nSTATUS=Serving org.lkmd1");
     r = sd_event_loop(event.get());
     sd_notify(false, "STOPPING=1\nSTATUS=Waiting for loads in flight");

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "log.h"
 #include "request_name.h"
@@ -41,23 +42,97 @@ std::string insertFailure(const std::string &module, int error) {
 
 }  // namespace
 
+// The module a worker is inserting right now, written by the worker, read by the loop.
+struct Manager::Flight {
+    class Progress {
+    public:
+        void set(const std::string &module) {
+            std::lock_guard guard(lock_);
+            module_ = module;
+        }
+        std::string get() const {
+            std::lock_guard guard(lock_);
+            return module_;
+        }
+
+    private:
+        mutable std::mutex lock_;
+        std::string module_;
+    };
+
+    std::string request;
+    Origin origin = Origin::Bus;
+    std::shared_ptr<Progress> progress = std::make_shared<Progress>();
+    std::vector<FlightDone> waiters;
+};
+
+const char *RequestRecord::result() const {
+    switch (-error) {
+        case 0:
+            return inserted.empty() ? "present" : "loaded";
+        case EACCES:
+            return "denied";
+        case ENOENT:
+            return "not-found";
+        case EINVAL:
+            return "invalid";
+        default:
+            return "failed";
+    }
+}
+
 Manager::Manager(ModuleBackend &backend, WorkerPool &pool, const KernelState &kernel,
-                 RealtimeClock clock)
-    : backend_(backend), pool_(pool), kernel_(kernel), clock_(std::move(clock)) {}
+                 Clock realtime, Clock monotonic)
+    : backend_(backend),
+      pool_(pool),
+      kernel_(kernel),
+      realtime_(std::move(realtime)),
+      monotonic_(std::move(monotonic)),
+      policy_(std::make_shared<const Policy>()) {}
+
+void Manager::setPolicy(Policy policy) {
+    // Loads in flight keep the snapshot they started with.
+    policy_ = std::make_shared<const Policy>(std::move(policy));
+}
 
 void Manager::load(const std::string &request, Origin origin, Done done) {
+    RequestRecord record;
+    record.request = request;
+    record.origin = origin;
+    record.timeUsec = realtime_();
+    record.startedUsec = monotonic_();
     if (const char *why = whyInvalidRequestName(request)) {
-        done({-EINVAL, std::string("invalid module name: ") + why, {}});
+        finishRequest(std::move(record), {-EINVAL, std::string("invalid module name: ") + why, {}},
+                      done);
+        return;
+    }
+    if (const std::string *rule = policy_->ruleDenyingRequest(request)) {
+        finishRequest(std::move(record), {-EACCES, "denied by policy (Requests=" + *rule + ")", {}},
+                      done);
         return;
     }
     std::vector<std::string> modules;
     int r = backend_.resolve(request, &modules);
-    if (r == -ENOENT) {
-        done({-ENOENT, "no such module", {}});
+    if (r < 0) {
+        finishRequest(
+            std::move(record),
+            {r,
+             r == -ENOENT ? "no such module"
+                          : std::string("could not look up the module: ") + std::strerror(-r),
+             {}},
+            done);
         return;
     }
-    if (r < 0) {
-        done({r, std::string("could not look up the module: ") + std::strerror(-r), {}});
+    std::string deniedModule;
+    std::erase_if(modules, [&](const std::string &module) {
+        if (!policy_->deniesModule(module))
+            return false;
+        deniedModule = module;
+        return true;
+    });
+    if (modules.empty()) {
+        finishRequest(std::move(record),
+                      {-EACCES, "denied by policy (Modules=" + deniedModule + ")", {}}, done);
         return;
     }
     std::erase_if(modules, [this](const std::string &module) {
@@ -65,60 +140,128 @@ void Manager::load(const std::string &request, Origin origin, Done done) {
         return state == ModuleState::Builtin || state == ModuleState::Live;
     });
     if (modules.empty()) {
-        done({});
+        finishRequest(std::move(record), {}, done);
         return;
     }
 
-    // Every resolved module loads in parallel (a modalias may name several); the caller hears
-    // once all have finished.
+    // A modalias may name several modules: they load in parallel and the caller hears once all
+    // have finished, with the first error if any.
     struct Pending {
         std::size_t remaining;
+        RequestRecord record;
         Outcome outcome;
         Done done;
     };
-    auto pending = std::make_shared<Pending>(Pending{modules.size(), {}, std::move(done)});
-    for (const std::string &module : modules) {
-        pool_.submit([this, request, origin, module, pending](ModuleBackend &worker) {
-            std::vector<std::string> inserted;
-            const int result = worker.insert(module, &inserted);
-            return [this, request, origin, module, pending, result,
-                    inserted = std::move(inserted)]() mutable {
-                finishInsert(request, origin, result, module, std::move(inserted),
-                             &pending->outcome);
+    auto pending = std::make_shared<Pending>(Pending{modules.size(), std::move(record), {}, done});
+    for (const std::string &module : modules)
+        insertModule(
+            module, request, origin,
+            [this, pending](int error, const std::string &message,
+                            const std::vector<std::string> &inserted) {
+                Outcome &outcome = pending->outcome;
+                outcome.inserted.insert(outcome.inserted.end(), inserted.begin(), inserted.end());
+                if (error < 0 && outcome.error == 0) {
+                    outcome.error = error;
+                    outcome.message = message;
+                }
                 if (--pending->remaining == 0)
-                    pending->done(std::move(pending->outcome));
-            };
-        });
-    }
+                    finishRequest(std::move(pending->record), std::move(outcome), pending->done);
+            });
 }
 
-void Manager::finishInsert(const std::string &request, Origin origin, int result,
-                           const std::string &module, std::vector<std::string> inserted,
-                           Outcome *aggregate) {
-    const std::uint64_t now = clock_();
+// Requests for a module already being inserted wait for that insertion ("one load, N answers")
+// unless an init of that insertion is running: the request may then come from inside that init
+// (KERNEL-FACTS 4), and waiting behind the load that caused it would deadlock. Such a request
+// gets its own insertion, which the kernel settles as it does for modprobe.
+bool Manager::canJoin(const Flight &flight) {
+    const std::string current = flight.progress->get();
+    return current.empty() || backend_.state(current) != ModuleState::Coming;
+}
+
+void Manager::insertModule(const std::string &module, const std::string &request, Origin origin,
+                           FlightDone done) {
+    auto existing = flights_.find(module);
+    if (existing != flights_.end() && canJoin(*existing->second)) {
+        existing->second->waiters.push_back(std::move(done));
+        return;
+    }
+    auto flight = std::make_shared<Flight>();
+    flight->request = request;
+    flight->origin = origin;
+    flight->waiters.push_back(std::move(done));
+    if (existing == flights_.end())
+        flights_.emplace(module, flight);
+
+    pool_.submit([this, module, flight, policy = policy_](ModuleBackend &worker) {
+        InsertControl control;
+        control.allowed = [policy](const std::string &name) { return !policy->deniesModule(name); };
+        control.inserting = [progress = flight->progress](const std::string &name) {
+            progress->set(name);
+        };
+        std::vector<std::string> inserted;
+        std::string refused;
+        const int result = worker.insert(module, control, &inserted, &refused);
+        flight->progress->set({});
+        return [this, module, flight, result, inserted = std::move(inserted),
+                refused = std::move(refused)] {
+            finishFlight(module, flight, result, inserted, refused);
+        };
+    });
+}
+
+void Manager::finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight,
+                           int result, const std::vector<std::string> &inserted,
+                           const std::string &refused) {
+    auto registered = flights_.find(module);
+    if (registered != flights_.end() && registered->second == flight)
+        flights_.erase(registered);
+
+    const std::uint64_t now = realtime_();
     for (const std::string &name : inserted) {
-        registry_.record(name, {origin, request, now});
-        logger("loader")->info("Inserted '{}' for '{}' ({})", name, request, originName(origin));
+        registry_.record(name, {flight->origin, flight->request, now});
+        logger("loader")->info("Inserted '{}' for '{}' ({})", name, flight->request,
+                               originName(flight->origin));
         if (listener_ != nullptr)
-            listener_->moduleLoaded(name, origin);
-        aggregate->inserted.push_back(name);
+            listener_->moduleLoaded(name, flight->origin);
     }
-    if (result == -EEXIST)  // someone else inserted it meanwhile: what was asked for is there
-        result = 0;
-    if (result < 0 && aggregate->error == 0) {
-        aggregate->error = result == -ENOENT ? -ENOENT : result;
-        aggregate->message = result == -ENOENT ? "no such module" : insertFailure(module, result);
-        logger("loader")->warn("Could not load '{}' for '{}': {}", module, request,
-                               std::strerror(-result));
-    }
+    std::string message;
+    if (result == -EACCES)
+        message = "denied by policy (Modules=" + refused + ", a dependency of '" + module + "')";
+    else if (result == -ENOENT)
+        message = "no such module";
+    else if (result < 0)
+        message = insertFailure(module, result);
+    for (const FlightDone &waiter : flight->waiters)
+        waiter(result, message, inserted);
+}
+
+void Manager::finishRequest(RequestRecord record, Outcome outcome, const Done &done) {
+    record.durationUsec = monotonic_() - record.startedUsec;
+    record.error = outcome.error;
+    record.message = outcome.message;
+    record.inserted = outcome.inserted;
+    if (outcome.error == -EACCES)
+        logger("loader")->warn("Refused '{}' ({}): {}", record.request, originName(record.origin),
+                               outcome.message);
+    else if (outcome.error < 0)
+        logger("loader")->info("Could not load '{}' ({}): {}", record.request,
+                               originName(record.origin), outcome.message);
+    history_.push_back(std::move(record));
+    if (history_.size() > kHistorySize)
+        history_.pop_front();
+    done(std::move(outcome));
 }
 
 Outcome Manager::checkUnloadable(const std::string &module) {
     switch (backend_.state(module)) {
         case ModuleState::Builtin:
             return {-EOPNOTSUPP, "module is built into the kernel", {}};
-        case ModuleState::Absent:
+        case ModuleState::Absent: {
+            std::vector<std::string> resolved;
+            if (backend_.resolve(module, &resolved) < 0)
+                return {-ENOENT, "no such module", {}};
             return {-ESRCH, "module is not loaded", {}};
+        }
         default:
             break;
     }

@@ -2,11 +2,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "kernel_state.h"
 #include "module_backend.h"
 #include "module_registry.h"
@@ -27,6 +31,21 @@ struct ModuleView {
     std::optional<ModuleRecord> record;  // empty: lkmd did not load it
 };
 
+// One answered load request, kept for `lkmctl requests`.
+struct RequestRecord {
+    std::string request;
+    Origin origin = Origin::Bus;
+    std::uint64_t timeUsec = 0;     // CLOCK_REALTIME when it arrived
+    std::uint64_t startedUsec = 0;  // CLOCK_MONOTONIC when it arrived
+    std::uint64_t durationUsec = 0;
+    int error = 0;
+    std::string message;
+    std::vector<std::string> inserted;
+
+    // loaded, present, denied, not-found, invalid or failed
+    const char *result() const;
+};
+
 class ManagerListener {
 public:
     virtual ~ManagerListener() = default;
@@ -39,12 +58,16 @@ public:
 class Manager {
 public:
     using Done = std::function<void(Outcome)>;
-    using RealtimeClock = std::function<std::uint64_t()>;
+    using Clock = std::function<std::uint64_t()>;  // microseconds
 
-    Manager(ModuleBackend &backend, WorkerPool &pool, const KernelState &kernel,
-            RealtimeClock clock);
+    static constexpr std::size_t kHistorySize = 256;
+
+    Manager(ModuleBackend &backend, WorkerPool &pool, const KernelState &kernel, Clock realtime,
+            Clock monotonic);
 
     void setListener(ManagerListener *listener) { listener_ = listener; }
+    void setPolicy(Policy policy);
+    const Policy &policy() const { return *policy_; }
 
     void load(const std::string &request, Origin origin, Done done);
     void unload(const std::string &name, Done done);
@@ -54,18 +77,31 @@ public:
     int get(const std::string &name, ModuleView *module, ModuleBindings *bindings);
 
     const ModuleRegistry &registry() const { return registry_; }
+    const std::deque<RequestRecord> &history() const { return history_; }
+    std::size_t loadsInFlight() const { return flights_.size(); }
 
 private:
-    void finishInsert(const std::string &request, Origin origin, int result,
-                      const std::string &module, std::vector<std::string> inserted,
-                      Outcome *aggregate);
+    struct Flight;
+    using FlightDone = std::function<void(int error, const std::string &message,
+                                          const std::vector<std::string> &inserted)>;
+
+    void insertModule(const std::string &module, const std::string &request, Origin origin,
+                      FlightDone done);
+    bool canJoin(const Flight &flight);
+    void finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight, int result,
+                      const std::vector<std::string> &inserted, const std::string &refused);
+    void finishRequest(RequestRecord record, Outcome outcome, const Done &done);
     Outcome checkUnloadable(const std::string &module);
 
     ModuleBackend &backend_;
     WorkerPool &pool_;
     const KernelState &kernel_;
-    RealtimeClock clock_;
+    Clock realtime_;
+    Clock monotonic_;
+    std::shared_ptr<const Policy> policy_;
     ModuleRegistry registry_;
+    std::map<std::string, std::shared_ptr<Flight>> flights_;
+    std::deque<RequestRecord> history_;
     ManagerListener *listener_ = nullptr;
 };
 

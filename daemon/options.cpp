@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "config.h"
+#include "build_config.h"
 
 namespace lkmd {
 namespace {
@@ -14,6 +14,8 @@ enum : int {
     kOptSysfs = 0x100,
     kOptProcfs,
     kOptModuleDir,
+    kOptRuntimeDir,
+    kOptConfigDir,
     kOptFakeKernel,
     kOptLogLevel,
     kOptVersion,
@@ -29,8 +31,11 @@ void printHelp() {
         "     --sysfs=DIR         Where sysfs is mounted (default: /sys)\n"
         "     --procfs=DIR        Where procfs is mounted (default: /proc)\n"
         "     --module-dir=DIR    Module tree (default: /lib/modules/$(uname -r))\n"
+        "     --runtime-dir=DIR   State and the kernel-request socket (default: %s)\n"
+        "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
         "     --fake-kernel=FILE  Testing only: simulate the kernel described by FILE;\n"
-        "                         needs --sysfs and --procfs pointing at scratch directories\n");
+        "                         needs --sysfs and --procfs pointing at scratch directories\n",
+        LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR);
 }
 
 bool parseLevel(const std::string &text, spdlog::level::level_enum *level) {
@@ -59,6 +64,8 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"sysfs", required_argument, nullptr, kOptSysfs},
         {"procfs", required_argument, nullptr, kOptProcfs},
         {"module-dir", required_argument, nullptr, kOptModuleDir},
+        {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
+        {"config-dir", required_argument, nullptr, kOptConfigDir},
         {"fake-kernel", required_argument, nullptr, kOptFakeKernel},
         {nullptr, 0, nullptr, 0},
     };
@@ -89,6 +96,12 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptModuleDir:
                 options->moduleDir = optarg;
+                break;
+            case kOptRuntimeDir:
+                options->runtimeDir = optarg;
+                break;
+            case kOptConfigDir:
+                options->configDir = optarg;
                 break;
             case kOptFakeKernel:
                 options->fakeKernel = optarg;

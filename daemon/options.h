@@ -6,12 +6,16 @@
 
 #include <spdlog/common.h>
 
+#include "build_config.h"
+
 namespace lkmd {
 
 struct Options {
     std::filesystem::path sysfs = "/sys";
     std::filesystem::path procfs = "/proc";
     std::filesystem::path moduleDir;  // empty: libkmod's default, /lib/modules/$(uname -r)
+    std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
+    std::filesystem::path configDir = LKMD_CONFIG_DIR;
     std::filesystem::path fakeKernel;
     spdlog::level::level_enum logLevel = spdlog::level::info;
     bool sysfsGiven = false;

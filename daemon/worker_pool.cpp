@@ -18,7 +18,10 @@ class UnavailableBackend final : public ModuleBackend {
 public:
     int resolve(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
     ModuleState state(const std::string &) override { return ModuleState::Absent; }
-    int insert(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
+    int insert(const std::string &, const InsertControl &, std::vector<std::string> *,
+               std::string *) override {
+        return -ENOMEM;
+    }
     int remove(const std::string &) override { return -ENOMEM; }
 };
 

@@ -18,6 +18,7 @@ constexpr ErrorInfo kErrors[] = {
     {kErrorInUse, EBUSY, "module is in use"},
     {kErrorLoadFailed, EIO, "the module failed to load"},
     {kErrorUnloadFailed, ENOTRECOVERABLE, "the module failed to unload"},
+    {kErrorDenied, EACCES, "denied by lkmd's policy"},
 };
 
 }  // namespace
@@ -30,6 +31,7 @@ const sd_bus_error_map kErrorMap[] = {
     SD_BUS_ERROR_MAP(kErrorInUse, EBUSY),
     SD_BUS_ERROR_MAP(kErrorLoadFailed, EIO),
     SD_BUS_ERROR_MAP(kErrorUnloadFailed, ENOTRECOVERABLE),
+    SD_BUS_ERROR_MAP(kErrorDenied, EACCES),
     SD_BUS_ERROR_MAP_END,
 };
 

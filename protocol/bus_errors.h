@@ -22,6 +22,7 @@ inline constexpr const char *kErrorBuiltin = "org.lkmd1.Error.Builtin";
 inline constexpr const char *kErrorInUse = "org.lkmd1.Error.InUse";
 inline constexpr const char *kErrorLoadFailed = "org.lkmd1.Error.LoadFailed";
 inline constexpr const char *kErrorUnloadFailed = "org.lkmd1.Error.UnloadFailed";
+inline constexpr const char *kErrorDenied = "org.lkmd1.Error.Denied";
 
 // The error name for a negative or positive errno, or nullptr if it has no org.lkmd1 name.
 const ErrorInfo *errorForErrno(int error);

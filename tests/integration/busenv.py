@@ -58,6 +58,9 @@ class BusEnv:
     def lkmd_path(self):
         return os.path.join(build_dir(), 'daemon', 'lkmd')
 
+    def helper_path(self):
+        return os.path.join(build_dir(), 'client', 'lkmd-modprobe')
+
     def lkmctl_path(self):
         return os.path.join(build_dir(), 'client', 'lkmctl')
 
@@ -76,13 +79,17 @@ class BusEnv:
         return self
 
     def start_daemon(self, extra_args=()):
-        for sub in ('proc', 'sys'):
+        for sub in ('proc', 'sys', 'run', 'etc'):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.runtime_dir = os.path.join(self.dir, 'run')
+        self.config_dir = os.path.join(self.dir, 'etc')
+        self.request_socket = os.path.join(self.runtime_dir, 'kernel-request.sock')
         self.log_path = os.path.join(self.dir, 'lkmd.log')
         self.daemon = subprocess.Popen(
             [self.lkmd_path(), '--fake-kernel=' + self.world,
              '--procfs=' + os.path.join(self.dir, 'proc'),
-             '--sysfs=' + os.path.join(self.dir, 'sys'), '--log-level=debug', *extra_args],
+             '--sysfs=' + os.path.join(self.dir, 'sys'), '--runtime-dir=' + self.runtime_dir,
+             '--config-dir=' + self.config_dir, '--log-level=debug', *extra_args],
             stdout=subprocess.DEVNULL, stderr=open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')
 

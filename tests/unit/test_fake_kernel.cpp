@@ -29,7 +29,8 @@ TEST(FakeKernel, PublishesLoadedModulesLikeProcModules) {
                                    &error, &detail);
     ASSERT_TRUE(kernel) << detail;
     std::vector<std::string> inserted;
-    ASSERT_EQ(kernel->insert("vfat", &inserted), 0);
+    std::string refused;
+    ASSERT_EQ(kernel->insert("vfat", {}, &inserted, &refused), 0);
     std::ifstream modules(dir.path() / "proc/modules");
     std::string first;
     std::getline(modules, first);

@@ -23,15 +23,14 @@ protected:
         ASSERT_GE(sd_bus_new(&raw), 0);
         bus_.reset(raw);
         ASSERT_GE(sd_bus_set_fd(bus_.get(), fds_[0], fds_[0]), 0);
-        fds_[0] = -1;  // the bus owns it now
         ASSERT_GE(sd_bus_start(bus_.get()), 0);
     }
 
     void TearDown() override {
+        // Hang up first: the close flushes, and a flush waits for a peer that never answers.
+        if (fds_[1] >= 0)
+            close(fds_[1]);
         bus_.reset();
-        for (int fd : fds_)
-            if (fd >= 0)
-                close(fd);
     }
 
     MessagePtr newMessage() {
@@ -48,7 +47,7 @@ protected:
     }
 
 private:
-    int fds_[2] = {-1, -1};
+    int fds_[2] = {-1, -1};  // fds_[0] belongs to the bus once it is started
     BusPtr bus_;
 };
 

@@ -26,7 +26,7 @@ using ::testing::Not;
 constexpr std::uint64_t kNoonUsec = 1714564800ULL * 1000000 + 250000;
 
 // Pins the local time zone so that "local time" output is predictable.
-class UtcTimeZone : public ::testing::Test {
+class TimeZonePinnedToUtc : public ::testing::Test {
 protected:
     void SetUp() override {
         const char *tz = getenv("TZ");
@@ -49,6 +49,10 @@ private:
     bool hadTz_ = false;
     std::string savedTz_;
 };
+
+class LocalTime : public TimeZonePinnedToUtc {};
+class List : public TimeZonePinnedToUtc {};
+class Info : public TimeZonePinnedToUtc {};
 
 ModuleInfo module(std::string name, std::string origin = "bus") {
     ModuleInfo info;
@@ -95,6 +99,10 @@ TEST(Escape, EscapesEachByteOfInvalidUtf8) {
     EXPECT_EQ(escapeForTerminal("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
 }
 
+TEST(Escape, QuotesEscapedTextInSingleQuotes) {
+    EXPECT_EQ(quoteEscaped("a\nb"), "'a\\x0ab'");
+}
+
 TEST(DisplayWidth, CountsCodePointsNotBytes) {
     EXPECT_EQ(displayWidth("abc"), 3u);
     EXPECT_EQ(displayWidth("caf\xc3\xa9"), 4u);
@@ -102,11 +110,11 @@ TEST(DisplayWidth, CountsCodePointsNotBytes) {
 
 // Time
 
-TEST_F(UtcTimeZone, FormatsLoadTimeAsLocalDateAndTime) {
+TEST_F(LocalTime, FormatsLoadTimeAsDateAndTime) {
     EXPECT_EQ(formatLocalTime(kNoonUsec), "2024-05-01 12:00:00");
 }
 
-TEST_F(UtcTimeZone, FormatsUnknownLoadTimeAsDash) {
+TEST_F(LocalTime, FormatsUnknownLoadTimeAsDash) {
     EXPECT_EQ(formatLocalTime(0), "-");
 }
 
@@ -327,7 +335,7 @@ TEST(Status, JsonHasVersionAndCounts) {
               R"({"version":"0.1.0","modules":2,"loaded_by_lkmd":1})");
 }
 
-TEST_F(UtcTimeZone, ListIsSortedWithDashesForUnknownValues) {
+TEST_F(List, IsSortedWithDashesForUnknownValues) {
     ModuleInfo vfat = module("vfat", "kernel");
     vfat.trigger = "fs-vfat";
     vfat.loadedAtUsec = kNoonUsec;
@@ -341,22 +349,22 @@ TEST_F(UtcTimeZone, ListIsSortedWithDashesForUnknownValues) {
               "2 modules listed.\n");
 }
 
-TEST(List, WithoutLegendPrintsOnlyRows) {
+TEST_F(List, WithoutLegendPrintsOnlyRows) {
     EXPECT_EQ(formatModuleList({module("b"), module("a")}, false),
               "a  bus  -  0  -\n"
               "b  bus  -  0  -\n");
 }
 
-TEST(List, SaysModuleInTheSingular) {
+TEST_F(List, SaysModuleInTheSingular) {
     EXPECT_THAT(formatModuleList({module("a")}, true), HasSubstr("\n1 module listed.\n"));
 }
 
-TEST(List, PrintsOnlyTheFooterWhenEmpty) {
+TEST_F(List, PrintsOnlyTheFooterWhenEmpty) {
     EXPECT_EQ(formatModuleList({}, true), "0 modules listed.\n");
     EXPECT_EQ(formatModuleList({}, false), "");
 }
 
-TEST(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
+TEST_F(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
     ModuleInfo vfat = module("vfat");
     vfat.loadedAtUsec = kNoonUsec;
     vfat.holders = {"x"};
@@ -370,11 +378,11 @@ TEST(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
     EXPECT_EQ(json[1]["holders"].dump(), R"(["x"])");
 }
 
-TEST(List, JsonOfNoModulesIsAnEmptyArray) {
+TEST_F(List, JsonOfNoModulesIsAnEmptyArray) {
     EXPECT_EQ(dumpJson(moduleListJson({})), "[]\n");
 }
 
-TEST_F(UtcTimeZone, InfoListsEveryFieldWithCommasAndDashes) {
+TEST_F(Info, ListsEveryFieldWithCommasAndDashes) {
     ModuleInfo e1000 = module("e1000", "hotplug");
     e1000.trigger = "pci:v00008086d0000100E";
     e1000.loadedAtUsec = kNoonUsec;
@@ -393,7 +401,7 @@ TEST_F(UtcTimeZone, InfoListsEveryFieldWithCommasAndDashes) {
               " Devices: 0000:00:03.0, 0000:00:04.0\n");
 }
 
-TEST(Info, JsonAddsDriversAndDevicesToTheListKeys) {
+TEST_F(Info, JsonAddsDriversAndDevicesToTheListKeys) {
     ModuleInfo e1000 = module("e1000");
     e1000.drivers = {"pci:e1000"};
     const auto json = moduleDetailsJson(e1000);

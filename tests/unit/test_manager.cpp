@@ -32,6 +32,10 @@ protected:
         std::ofstream(dir_.path() / "world") << "module fat\n"
                                                 "module vfat deps=fat aliases=fs-vfat\n"
                                                 "module slow init_ms=300\n"
+                                                "module slowdep init_ms=300\n"
+                                                "module top deps=slowdep aliases=top-alias\n"
+                                                "module sctp aliases=net-pf-10-proto-132\n"
+                                                "module user_of_sctp deps=sctp\n"
                                                 "module broken init_error=ENODEV\n"
                                                 "module e1000 device=pci:e1000:0000:00:03.0\n"
                                                 "builtin unix\n"
@@ -50,7 +54,14 @@ protected:
         pool_ = WorkerPool::create(event_.get(), factory, 8, &error);
         ASSERT_TRUE(pool_);
         state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
-        manager_ = std::make_unique<Manager>(*loopBackend_, *pool_, *state_, [] { return 42; });
+        manager_ = std::make_unique<Manager>(
+            *loopBackend_, *pool_, *state_, [] { return 42; },
+            [] {
+                return static_cast<std::uint64_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count());
+            });
         manager_->setListener(&recorder_);
     }
 
@@ -64,8 +75,8 @@ protected:
         return result.value_or(Outcome{-ETIMEDOUT, "timeout", {}});
     }
 
-    Outcome load(const std::string &name) {
-        return runUntilDone([&](Manager::Done done) { manager_->load(name, Origin::Bus, done); });
+    Outcome load(const std::string &name, Origin origin = Origin::Bus) {
+        return runUntilDone([&](Manager::Done done) { manager_->load(name, origin, done); });
     }
     Outcome unload(const std::string &name) {
         return runUntilDone([&](Manager::Done done) { manager_->unload(name, done); });
@@ -142,6 +153,7 @@ TEST_F(ManagerTest, UnloadForgetsTheRecordAndTellsTheListener) {
 TEST_F(ManagerTest, UnloadOfBuiltinOrAbsentModuleHasDistinctErrors) {
     EXPECT_EQ(unload("unix").error, -EOPNOTSUPP);
     EXPECT_EQ(unload("vfat").error, -ESRCH);
+    EXPECT_EQ(unload("nothing_like_it").error, -ENOENT);
 }
 
 TEST_F(ManagerTest, ListShowsExternalModulesWithoutRecord) {
@@ -182,4 +194,75 @@ TEST_F(ManagerTest, GetDistinguishesUnknownFromNotLoaded) {
     EXPECT_EQ(manager_->get("nothing_like_it", &view, &bindings), -ENOENT);
     EXPECT_EQ(manager_->get("unix", &view, &bindings), 0);
     EXPECT_TRUE(view.builtin);
+}
+
+TEST_F(ManagerTest, ConcurrentRequestsForOneModuleShareOneInsertion) {
+    std::vector<Outcome> outcomes;
+    for (int i = 0; i < 5; ++i)
+        manager_->load("slow", Origin::Kernel,
+                       [&](Outcome outcome) { outcomes.push_back(std::move(outcome)); });
+    EXPECT_EQ(manager_->loadsInFlight(), 1u);
+    while (outcomes.size() < 5)
+        sd_event_run(event_.get(), 100000);
+    for (const Outcome &outcome : outcomes)
+        EXPECT_EQ(outcome.error, 0) << outcome.message;
+    EXPECT_EQ(recorder_.loaded, std::vector<std::string>{"slow/kernel"});
+}
+
+// A request arriving while an init of the same load runs may come from inside that init: it must
+// not wait behind the load that caused it (KERNEL-FACTS 4).
+TEST_F(ManagerTest, RequestDuringARunningInitIsNotQueuedBehindIt) {
+    std::optional<Outcome> first;
+    manager_->load("top", Origin::Kernel, [&](Outcome outcome) { first = std::move(outcome); });
+    while (kernel_->state("slowdep") != ModuleState::Coming)
+        sd_event_run(event_.get(), 1000);
+    std::optional<Outcome> nested;
+    manager_->load("top-alias", Origin::Kernel,
+                   [&](Outcome outcome) { nested = std::move(outcome); });
+    EXPECT_EQ(manager_->loadsInFlight(), 1u);  // the nested one runs beside it, not joined
+    while (!first || !nested)
+        sd_event_run(event_.get(), 100000);
+    EXPECT_EQ(first->error, 0);
+    EXPECT_EQ(nested->error, 0);
+    EXPECT_EQ(kernel_->state("top"), ModuleState::Live);
+    // Whichever inserted each module recorded it, once.
+    EXPECT_EQ(recorder_.loaded.size(), 2u);
+}
+
+TEST_F(ManagerTest, RequestMatchingADeniedPatternFailsWithoutLoading) {
+    Policy policy;
+    policy.denyRequests = {"net-pf-10-proto-*"};
+    manager_->setPolicy(policy);
+    const Outcome outcome = load("net-pf-10-proto-132", Origin::Kernel);
+    EXPECT_EQ(outcome.error, -EACCES);
+    EXPECT_EQ(outcome.message, "denied by policy (Requests=net-pf-10-proto-*)");
+    EXPECT_EQ(kernel_->state("sctp"), ModuleState::Absent);
+    ASSERT_FALSE(manager_->history().empty());
+    EXPECT_STREQ(manager_->history().back().result(), "denied");
+}
+
+TEST_F(ManagerTest, DeniedModuleIsRefusedByNameByAliasAndAsDependency) {
+    Policy policy;
+    policy.denyModules = {"sctp"};
+    manager_->setPolicy(policy);
+    EXPECT_EQ(load("sctp").error, -EACCES);
+    EXPECT_EQ(load("net-pf-10-proto-132").error, -EACCES);
+    const Outcome dependency = load("user_of_sctp");
+    EXPECT_EQ(dependency.error, -EACCES);
+    EXPECT_NE(dependency.message.find("Modules=sctp"), std::string::npos) << dependency.message;
+    EXPECT_EQ(kernel_->state("sctp"), ModuleState::Absent);
+    EXPECT_EQ(kernel_->state("user_of_sctp"), ModuleState::Absent);
+}
+
+TEST_F(ManagerTest, HistoryRecordsEveryRequestWithItsResult) {
+    load("fs-vfat", Origin::Kernel);
+    load("netdev-d0", Origin::Kernel);
+    load("fs-vfat", Origin::Kernel);
+    const auto &history = manager_->history();
+    ASSERT_EQ(history.size(), 3u);
+    EXPECT_STREQ(history[0].result(), "loaded");
+    EXPECT_EQ(history[0].inserted, (std::vector<std::string>{"fat", "vfat"}));
+    EXPECT_STREQ(history[1].result(), "not-found");
+    EXPECT_STREQ(history[2].result(), "present");
+    EXPECT_EQ(history[1].origin, Origin::Kernel);
 }

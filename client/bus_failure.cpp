@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "bus_failure.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "bus_errors.h"
+#include "text.h"
+
+namespace lkmd::client {
+namespace {
+
+constexpr std::string_view kSystemErrorPrefix = "System.Error.";
+
+// Names the bus uses when nobody owns org.lkmd1 or the connection itself went away.
+constexpr std::string_view kUnreachableNames[] = {
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoServer",
+    "org.freedesktop.DBus.Error.Disconnected",
+};
+
+// Errnos that sd-bus raises locally when the socket breaks. A daemon could also send these as
+// "System.Error.E...", but none of them describes anything lkmd does.
+bool isConnectionErrno(int error) {
+    switch (error) {
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case ENOTCONN:
+        case EPIPE:
+        case ESHUTDOWN:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool isUnreachable(const BusFailure &failure) {
+    for (std::string_view name : kUnreachableNames)
+        if (failure.name == name)
+            return true;
+    return failure.name.starts_with(kSystemErrorPrefix) && isConnectionErrno(failure.error);
+}
+
+std::string whatFailed(Command command, std::string_view module) {
+    switch (command) {
+        case Command::Info:
+            return "show " + quoteEscaped(module);
+        case Command::Load:
+            return "load " + quoteEscaped(module);
+        case Command::Unload:
+            return "unload " + quoteEscaped(module);
+        default:
+            return "list modules";
+    }
+}
+
+std::string strerrorText(int error) {
+    return std::strerror(std::abs(error));
+}
+
+// The daemon's own words first; the shared table's phrase when it sent none.
+std::string reason(Command command, const BusFailure &failure) {
+    // sd-bus refuses SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE) members with this name and a message
+    // naming the method; the capability is what the user needs to hear.
+    if (failure.name == "org.freedesktop.DBus.Error.AccessDenied")
+        return command == Command::Load || command == Command::Unload
+                   ? "permission denied (needs CAP_SYS_MODULE or root)"
+                   : "permission denied";
+    // sd_bus_call() gives up locally after the timeout; the daemon may still finish the load.
+    if (failure.name == "System.Error.ETIMEDOUT")
+        return "lkmd did not reply in time";
+    if (!failure.message.empty())
+        return failure.message;
+    if (const bus::ErrorInfo *info = bus::errorForName(failure.name))
+        return info->reason;
+    if (failure.error != 0)
+        return strerrorText(failure.error);
+    return failure.name.empty() ? "unknown error" : failure.name;
+}
+
+}  // namespace
+
+std::string describeCallFailure(Command command, std::string_view module,
+                                const BusFailure &failure) {
+    if (isUnreachable(failure)) {
+        std::string why = failure.message;
+        if (why.empty())
+            why = failure.error != 0 ? strerrorText(failure.error) : failure.name;
+        return "lkmctl: cannot reach lkmd on the system bus: " + escapeForTerminal(why);
+    }
+    return "lkmctl: cannot " + whatFailed(command, module) + ": " +
+           escapeForTerminal(reason(command, failure));
+}
+
+std::string describeConnectFailure(int error) {
+    return "lkmctl: cannot reach lkmd on the system bus: " + strerrorText(error);
+}
+
+}  // namespace lkmd::client

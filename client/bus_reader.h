@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <systemd/sd-bus.h>
+
+#include "module_info.h"
+
+namespace lkmd::client {
+
+// Reads one a{sv} into properties. Values of types PropertyValue cannot hold are skipped, so a
+// newer daemon may add fields of any type. Returns 1 when a dictionary was read, 0 at the end of
+// an enclosing array (as sd_bus_message_enter_container() does), or a negative errno.
+int readPropertyMap(sd_bus_message *message, PropertyMap &properties);
+
+// Reads aa{sv} into module records.
+int readModuleList(sd_bus_message *message, std::vector<ModuleInfo> &modules);
+
+// Reads as.
+int readStringArray(sd_bus_message *message, std::vector<std::string> &strings);
+
+}  // namespace lkmd::client

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// lkmd-modprobe: the program in /proc/sys/kernel/modprobe. The kernel runs it as
+// "PATH -q -- NAME" with fds 0-2 closed and waits for its exit status with no timeout
+// (KERNEL-FACTS 1-2): it must answer truthfully, and fast, and never hang the kernel on a daemon
+// that is gone or stuck. Hence no logging library, no D-Bus, no config: one socket round trip to
+// lkmd, else kmod's modprobe.
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "build_config.h"
+#include "kernel_request.h"
+#include "request_name.h"
+
+namespace {
+
+// A daemon that does not acknowledge within this long is stopped or wedged: let kmod do it.
+constexpr int kAcceptTimeoutMs = 2000;
+// Driver probes can take many seconds (KERNEL-FACTS 13); past this, kmod joins the same load.
+constexpr int kVerdictTimeoutMs = 120000;
+
+void ensureStandardFds() {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+            if (open("/dev/null", O_RDWR) != fd)
+                _exit(EXIT_FAILURE);
+}
+
+// The kernel starts us with a fixed environment; these overrides exist for tests only.
+const char *settingFromEnvironment(const char *variable, const char *fallback) {
+    const char *value = getenv(variable);
+    return value != nullptr && value[0] == '/' ? value : fallback;
+}
+
+// Never exec ourselves: someone may have pointed /sbin/modprobe at this helper.
+bool isThisProgram(const char *path) {
+    char self[PATH_MAX];
+    char target[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || realpath(path, target) == nullptr)
+        return false;
+    self[n] = '\0';
+    return std::strcmp(self, target) == 0;
+}
+
+[[noreturn]] void execKmod(char **argv) {
+    const char *modprobe = settingFromEnvironment("LKMD_KMOD_MODPROBE", LKMD_KMOD_MODPROBE);
+    if (!isThisProgram(modprobe)) {
+        argv[0] = const_cast<char *>(modprobe);
+        execv(modprobe, argv);
+    }
+    _exit(EXIT_FAILURE);
+}
+
+std::int64_t nowMs() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Reads one reply before the deadline: 1 on success, 0 on timeout, -1 when the daemon is gone.
+int receiveReply(int fd, std::int64_t deadline, lkmd::wire::Reply *reply) {
+    for (;;) {
+        const std::int64_t left = deadline - nowMs();
+        if (left <= 0)
+            return 0;
+        pollfd pfd{fd, POLLIN, 0};
+        const int r = poll(&pfd, 1, static_cast<int>(left));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r == 0 ? 0 : -1;
+        std::uint8_t buffer[lkmd::wire::kReplySize + 1];
+        const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        if (lkmd::wire::decodeReply(std::span<const std::uint8_t>(buffer, n), reply) !=
+            lkmd::wire::DecodeError::None)
+            return -1;
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    ensureStandardFds();
+
+    // Only the kernel's exact form is ours; anything else is a modprobe invocation.
+    if (argc != 4 || std::strcmp(argv[1], "-q") != 0 || std::strcmp(argv[2], "--") != 0)
+        execKmod(argv);
+    const char *name = argv[3];
+    if (lkmd::whyInvalidRequestName(name) != nullptr)
+        return EXIT_FAILURE;
+    const std::vector<std::uint8_t> request = lkmd::wire::encodeRequest(name);
+
+    const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        execKmod(argv);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const char *path = settingFromEnvironment("LKMD_REQUEST_SOCKET", LKMD_REQUEST_SOCKET);
+    if (std::strlen(path) >= sizeof(address.sun_path))
+        execKmod(argv);
+    std::strcpy(address.sun_path, path);
+    if (connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) < 0 ||
+        send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(request.size()))
+        execKmod(argv);
+
+    lkmd::wire::Reply reply;
+    if (receiveReply(fd, nowMs() + kAcceptTimeoutMs, &reply) != 1)
+        execKmod(argv);
+    if (reply.kind == lkmd::wire::ReplyKind::Accepted &&
+        receiveReply(fd, nowMs() + kVerdictTimeoutMs, &reply) != 1)
+        execKmod(argv);
+    if (reply.kind != lkmd::wire::ReplyKind::Verdict)
+        execKmod(argv);
+    // Exit 0 only when the module is there: char-major/block-major callers retry the older alias
+    // only on a positive status (KERNEL-FACTS 2).
+    return reply.status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "output.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "table.h"
+#include "text.h"
+
+namespace lkmd::client {
+namespace {
+
+std::string orDash(std::string text) {
+    return text.empty() ? "-" : text;
+}
+
+std::string joinedOrDash(const std::vector<std::string> &items) {
+    std::string text;
+    for (const std::string &item : items) {
+        if (!text.empty())
+            text += ", ";
+        text += item;
+    }
+    return orDash(std::move(text));
+}
+
+std::string refCountText(std::int32_t refCount) {
+    return refCount < 0 ? "-" : std::to_string(refCount);
+}
+
+void sortByName(std::vector<ModuleInfo> &modules) {
+    std::sort(modules.begin(), modules.end(),
+              [](const ModuleInfo &a, const ModuleInfo &b) { return a.name < b.name; });
+}
+
+// The keys shared by list and info, so that a script can treat either the same way.
+nlohmann::ordered_json moduleJson(const ModuleInfo &module) {
+    const std::string loadedAt = formatIso8601Utc(module.loadedAtUsec);
+    return {
+        {"name", module.name},
+        {"origin", module.origin},
+        {"trigger", module.trigger},
+        {"refcnt", module.refCount},
+        {"size", module.size},
+        {"state", module.state},
+        {"holders", module.holders},
+        {"loaded_at",
+         loadedAt.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(loadedAt)},
+        {"loaded_at_usec", module.loadedAtUsec},
+    };
+}
+
+}  // namespace
+
+std::string formatStatus(std::string_view version, const std::vector<ModuleInfo> &modules) {
+    const auto byLkmd = std::count_if(modules.begin(), modules.end(), isLoadedByLkmd);
+    return "lkmd " + escapeForTerminal(version) + " on org.lkmd1\n" +
+           "Modules loaded: " + std::to_string(modules.size()) + " (" + std::to_string(byLkmd) +
+           " loaded by lkmd)\n";
+}
+
+nlohmann::ordered_json statusJson(std::string_view version,
+                                  const std::vector<ModuleInfo> &modules) {
+    return {
+        {"version", version},
+        {"modules", modules.size()},
+        {"loaded_by_lkmd", std::count_if(modules.begin(), modules.end(), isLoadedByLkmd)},
+    };
+}
+
+std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend) {
+    sortByName(modules);
+    Table table({
+        {"MODULE"},
+        {"ORIGIN"},
+        {"TRIGGER"},
+        {"REFCNT", Table::Align::Right},
+        {"LOADED"},
+    });
+    for (const ModuleInfo &module : modules)
+        table.addRow({
+            module.name,
+            orDash(module.origin),
+            orDash(module.trigger),
+            refCountText(module.refCount),
+            formatLocalTime(module.loadedAtUsec),
+        });
+
+    if (!legend)
+        return table.format(false);
+    if (modules.empty())
+        return "0 modules listed.\n";
+    return table.format(true) + "\n" + std::to_string(modules.size()) +
+           (modules.size() == 1 ? " module listed.\n" : " modules listed.\n");
+}
+
+nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules) {
+    sortByName(modules);
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const ModuleInfo &module : modules)
+        list.push_back(moduleJson(module));
+    return list;
+}
+
+std::string formatModuleDetails(const ModuleInfo &module) {
+    return formatKeyValueLines({
+        {"Module", module.name},
+        {"Origin", orDash(module.origin)},
+        {"Trigger", orDash(module.trigger)},
+        {"State", orDash(module.state)},
+        {"RefCount", refCountText(module.refCount)},
+        {"Size", std::to_string(module.size) + " bytes"},
+        {"Loaded", formatLocalTime(module.loadedAtUsec)},
+        {"Holders", joinedOrDash(module.holders)},
+        {"Drivers", joinedOrDash(module.drivers)},
+        {"Devices", joinedOrDash(module.devices)},
+    });
+}
+
+nlohmann::ordered_json moduleDetailsJson(const ModuleInfo &module) {
+    nlohmann::ordered_json object = moduleJson(module);
+    object["drivers"] = module.drivers;
+    object["devices"] = module.devices;
+    return object;
+}
+
+std::string formatLoadResult(std::string_view request, const std::vector<std::string> &inserted) {
+    if (inserted.empty())
+        return "Nothing inserted: " + quoteEscaped(request) + " is already loaded or built in.\n";
+    std::string text;
+    for (const std::string &name : inserted)
+        text += "Inserted " + escapeForTerminal(name) + ".\n";
+    return text;
+}
+
+nlohmann::ordered_json loadResultJson(std::string_view request,
+                                      const std::vector<std::string> &inserted) {
+    return {{"request", request}, {"inserted", inserted}};
+}
+
+std::string formatUnloadResult(std::string_view name) {
+    return "Unloaded " + escapeForTerminal(name) + ".\n";
+}
+
+nlohmann::ordered_json unloadResultJson(std::string_view name) {
+    return {{"unloaded", name}};
+}
+
+std::string dumpJson(const nlohmann::ordered_json &value) {
+    return value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace lkmd::client
