@@ -21,8 +21,8 @@ constexpr std::string_view kUnreachableNames[] = {
     "org.freedesktop.DBus.Error.Disconnected",
 };
 
-// Errnos that sd-bus raises locally when the socket breaks. A daemon could also send these as
-// "System.Error.E...", but none of them describes anything lkmd does.
+// Errnos of a broken socket that sd-bus reports under their own names ("System.Error.EPIPE").
+// A daemon could send these names too, but none of them describes anything lkmd does.
 bool isConnectionErrno(int error) {
     switch (error) {
         case ECONNREFUSED:
@@ -51,6 +51,8 @@ std::string whatFailed(Command command, std::string_view module) {
             return "load " + quoteEscaped(module);
         case Command::Unload:
             return "unload " + quoteEscaped(module);
+        case Command::Requests:
+            return "list requests";
         default:
             return "list modules";
     }
@@ -68,8 +70,8 @@ std::string reason(Command command, const BusFailure &failure) {
         return command == Command::Load || command == Command::Unload
                    ? "permission denied (needs CAP_SYS_MODULE or root)"
                    : "permission denied";
-    // sd_bus_call() gives up locally after the timeout; the daemon may still finish the load.
-    if (failure.name == "System.Error.ETIMEDOUT")
+    // sd_bus_call() names its own ETIMEDOUT so; the daemon may still finish the load.
+    if (failure.name == "org.freedesktop.DBus.Error.Timeout")
         return "lkmd did not reply in time";
     if (!failure.message.empty())
         return failure.message;

@@ -108,6 +108,24 @@ int readVariantContent(sd_bus_message *message, std::string_view contents,
     return sd_bus_message_skip(message, signature.c_str());
 }
 
+template <typename Record>
+int readRecordList(sd_bus_message *message, std::vector<Record> &records,
+                   Record (*fromProperties)(const PropertyMap &)) {
+    int r = sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "a{sv}");
+    if (r < 0)
+        return r;
+    for (;;) {
+        PropertyMap properties;
+        r = readPropertyMap(message, properties);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        records.push_back(fromProperties(properties));
+    }
+    return sd_bus_message_exit_container(message);
+}
+
 }  // namespace
 
 int readPropertyMap(sd_bus_message *message, PropertyMap &properties) {
@@ -158,19 +176,11 @@ int readPropertyMap(sd_bus_message *message, PropertyMap &properties) {
 }
 
 int readModuleList(sd_bus_message *message, std::vector<ModuleInfo> &modules) {
-    int r = sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "a{sv}");
-    if (r < 0)
-        return r;
-    for (;;) {
-        PropertyMap properties;
-        r = readPropertyMap(message, properties);
-        if (r < 0)
-            return r;
-        if (r == 0)
-            break;
-        modules.push_back(moduleInfoFromProperties(properties));
-    }
-    return sd_bus_message_exit_container(message);
+    return readRecordList(message, modules, moduleInfoFromProperties);
+}
+
+int readRequestList(sd_bus_message *message, std::vector<RequestInfo> &requests) {
+    return readRecordList(message, requests, requestInfoFromProperties);
 }
 
 int readStringArray(sd_bus_message *message, std::vector<std::string> &strings) {

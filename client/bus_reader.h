@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 
 #include "module_info.h"
+#include "request_info.h"
 
 namespace lkmd::client {
 
@@ -15,8 +16,9 @@ namespace lkmd::client {
 // an enclosing array (as sd_bus_message_enter_container() does), or a negative errno.
 int readPropertyMap(sd_bus_message *message, PropertyMap &properties);
 
-// Reads aa{sv} into module records.
+// Read aa{sv} into module records (ListModules) and request records (ListRequests), in order.
 int readModuleList(sd_bus_message *message, std::vector<ModuleInfo> &modules);
+int readRequestList(sd_bus_message *message, std::vector<RequestInfo> &requests);
 
 // Reads as.
 int readStringArray(sd_bus_message *message, std::vector<std::string> &strings);

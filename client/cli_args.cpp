@@ -15,9 +15,9 @@ struct CommandName {
 };
 
 constexpr std::array kCommands = {
-    CommandName{"status", Command::Status}, CommandName{"list", Command::List},
-    CommandName{"info", Command::Info},     CommandName{"load", Command::Load},
-    CommandName{"unload", Command::Unload},
+    CommandName{"status", Command::Status},     CommandName{"list", Command::List},
+    CommandName{"requests", Command::Requests}, CommandName{"info", Command::Info},
+    CommandName{"load", Command::Load},         CommandName{"unload", Command::Unload},
 };
 
 Command commandForName(std::string_view name) {
@@ -85,6 +85,7 @@ std::string helpText() {
            "Commands:\n"
            "  status          Show the daemon's version and how many modules are loaded\n"
            "  list            List the loaded modules\n"
+           "  requests        List the last load requests lkmd answered\n"
            "  info MODULE     Show everything known about a loaded module\n"
            "  load MODULE     Load a module and the modules it depends on\n"
            "  unload MODULE   Unload a module\n"
@@ -93,7 +94,7 @@ std::string helpText() {
            "  -h --help       Show this help and exit\n"
            "     --version    Show the version and exit\n"
            "     --json       Print JSON instead of text\n"
-           "     --no-legend  Leave out the header and footer of the list\n"
+           "     --no-legend  Leave out the header and footer of list and requests\n"
            "\n"
            "See the lkmctl(1) man page for details.\n";
 }

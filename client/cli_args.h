@@ -7,7 +7,7 @@
 
 namespace lkmd::client {
 
-enum class Command { None, Help, Version, Status, List, Info, Load, Unload };
+enum class Command { None, Help, Version, Status, List, Requests, Info, Load, Unload };
 
 struct CliArgs {
     Command command = Command::None;

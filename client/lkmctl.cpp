@@ -132,6 +132,25 @@ int runList(sd_bus *bus, const CliArgs &args) {
     return kExitSuccess;
 }
 
+int runRequests(sd_bus *bus, const CliArgs &args) {
+    MessagePtr reply;
+    BusFailure failure;
+    int r = callManager(bus, "ListRequests", nullptr, kDefaultTimeoutUsec, reply, failure);
+    std::vector<RequestInfo> requests;
+    if (r >= 0) {
+        r = readRequestList(reply.get(), requests);
+        if (r < 0)
+            failure = malformedReply(r);
+    }
+    if (r < 0) {
+        printFailure(describeCallFailure(args.command, {}, failure));
+        return kExitFailure;
+    }
+    print(args.json ? dumpJson(requestListJson(requests))
+                    : formatRequestList(requests, args.legend));
+    return kExitSuccess;
+}
+
 int runInfo(sd_bus *bus, const CliArgs &args) {
     MessagePtr reply;
     BusFailure failure;
@@ -203,6 +222,8 @@ int runOnBus(const CliArgs &args) {
             return runStatus(bus.get(), args);
         case Command::List:
             return runList(bus.get(), args);
+        case Command::Requests:
+            return runRequests(bus.get(), args);
         case Command::Info:
             return runInfo(bus.get(), args);
         case Command::Load:

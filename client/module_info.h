@@ -2,24 +2,19 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
-#include <variant>
 #include <vector>
 
-namespace lkmd::client {
+#include "property_map.h"
 
-// One a{sv} value as read off the bus. Integers are widened so that a daemon may change a field's
-// width without breaking the client; types the client does not know are not stored at all.
-using PropertyValue =
-    std::variant<std::string, std::int64_t, std::uint64_t, bool, double, std::vector<std::string>>;
-using PropertyMap = std::map<std::string, PropertyValue, std::less<>>;
+namespace lkmd::client {
 
 // A module record of ListModules or GetModule (keys documented in org.lkmd1.Manager.xml).
 struct ModuleInfo {
     std::string name;
     std::string origin;  // bus, kernel, hotplug, coldplug or external
     std::string trigger;
+    std::string device;              // hotplug and coldplug: the device path, else empty
     std::uint64_t loadedAtUsec = 0;  // CLOCK_REALTIME, 0 when unknown
     std::int32_t refCount = -1;      // -1 when unknown or the module cannot be unloaded
     std::uint64_t size = 0;
@@ -29,8 +24,7 @@ struct ModuleInfo {
     std::vector<std::string> devices;  // GetModule only
 };
 
-// Unknown keys are ignored and missing or mistyped keys keep their defaults, so that old clients
-// keep working against newer daemons.
+// Unknown keys are ignored and missing or mistyped keys keep their defaults.
 ModuleInfo moduleInfoFromProperties(const PropertyMap &properties);
 
 bool isLoadedByLkmd(const ModuleInfo &module);

@@ -14,11 +14,11 @@ std::string orDash(std::string text) {
     return text.empty() ? "-" : text;
 }
 
-std::string joinedOrDash(const std::vector<std::string> &items) {
+std::string joinedOrDash(const std::vector<std::string> &items, std::string_view separator) {
     std::string text;
     for (const std::string &item : items) {
         if (!text.empty())
-            text += ", ";
+            text += separator;
         text += item;
     }
     return orDash(std::move(text));
@@ -33,19 +33,30 @@ void sortByName(std::vector<ModuleInfo> &modules) {
               [](const ModuleInfo &a, const ModuleInfo &b) { return a.name < b.name; });
 }
 
+// "YYYY-MM-DDTHH:MM:SSZ", or null when the time is unknown.
+nlohmann::ordered_json isoTimeJson(std::uint64_t realtimeUsec) {
+    const std::string text = formatIso8601Utc(realtimeUsec);
+    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
+}
+
+// "N things listed.", with the noun in the singular for one.
+std::string listedFooter(std::size_t count, std::string_view singular) {
+    return std::to_string(count) + " " + std::string(singular) + (count == 1 ? "" : "s") +
+           " listed.\n";
+}
+
 // The keys shared by list and info, so that a script can treat either the same way.
 nlohmann::ordered_json moduleJson(const ModuleInfo &module) {
-    const std::string loadedAt = formatIso8601Utc(module.loadedAtUsec);
     return {
         {"name", module.name},
         {"origin", module.origin},
         {"trigger", module.trigger},
+        {"device", module.device},
         {"refcnt", module.refCount},
         {"size", module.size},
         {"state", module.state},
         {"holders", module.holders},
-        {"loaded_at",
-         loadedAt.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(loadedAt)},
+        {"loaded_at", isoTimeJson(module.loadedAtUsec)},
         {"loaded_at_usec", module.loadedAtUsec},
     };
 }
@@ -89,9 +100,8 @@ std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend) {
     if (!legend)
         return table.format(false);
     if (modules.empty())
-        return "0 modules listed.\n";
-    return table.format(true) + "\n" + std::to_string(modules.size()) +
-           (modules.size() == 1 ? " module listed.\n" : " modules listed.\n");
+        return listedFooter(0, "module");
+    return table.format(true) + "\n" + listedFooter(modules.size(), "module");
 }
 
 nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules) {
@@ -102,18 +112,56 @@ nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules) {
     return list;
 }
 
+std::string formatRequestList(const std::vector<RequestInfo> &requests, bool legend) {
+    // Why a request failed does not fit a column; --json carries the message.
+    Table table({{"TIME"}, {"REQUEST"}, {"ORIGIN"}, {"RESULT"}, {"MODULES"}});
+    for (const RequestInfo &request : requests)
+        table.addRow({
+            formatLocalTime(request.timeUsec),
+            orDash(request.request),
+            orDash(request.origin),
+            orDash(request.result),
+            // No spaces, so that MODULES stays one field for awk.
+            joinedOrDash(request.modules, ","),
+        });
+
+    if (!legend)
+        return table.format(false);
+    if (requests.empty())
+        return listedFooter(0, "request");
+    return table.format(true) + "\n" + listedFooter(requests.size(), "request");
+}
+
+nlohmann::ordered_json requestListJson(const std::vector<RequestInfo> &requests) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const RequestInfo &request : requests)
+        list.push_back({
+            {"request", request.request},
+            {"origin", request.origin},
+            {"device", request.device},
+            {"time", isoTimeJson(request.timeUsec)},
+            {"time_usec", request.timeUsec},
+            {"duration_usec", request.durationUsec},
+            {"result", request.result},
+            {"message", request.message},
+            {"modules", request.modules},
+        });
+    return list;
+}
+
 std::string formatModuleDetails(const ModuleInfo &module) {
     return formatKeyValueLines({
         {"Module", module.name},
         {"Origin", orDash(module.origin)},
         {"Trigger", orDash(module.trigger)},
+        {"Device", orDash(module.device)},
         {"State", orDash(module.state)},
         {"RefCount", refCountText(module.refCount)},
         {"Size", std::to_string(module.size) + " bytes"},
         {"Loaded", formatLocalTime(module.loadedAtUsec)},
-        {"Holders", joinedOrDash(module.holders)},
-        {"Drivers", joinedOrDash(module.drivers)},
-        {"Devices", joinedOrDash(module.devices)},
+        {"Holders", joinedOrDash(module.holders, ", ")},
+        {"Drivers", joinedOrDash(module.drivers, ", ")},
+        {"Devices", joinedOrDash(module.devices, ", ")},
     });
 }
 

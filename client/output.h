@@ -8,17 +8,22 @@
 #include <nlohmann/json.hpp>
 
 #include "module_info.h"
+#include "request_info.h"
 
 namespace lkmd::client {
 
 // Each command's output as text (every line '\n'-terminated, escaped for the terminal) and as a
-// JSON value (keys in the order documented in lkmctl(1)). Lists are sorted by module name.
+// JSON value (keys in the order documented in lkmctl(1)). Module lists are sorted by name; request
+// lists keep the daemon's order, oldest first.
 
 std::string formatStatus(std::string_view version, const std::vector<ModuleInfo> &modules);
 nlohmann::ordered_json statusJson(std::string_view version, const std::vector<ModuleInfo> &modules);
 
 std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend);
 nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules);
+
+std::string formatRequestList(const std::vector<RequestInfo> &requests, bool legend);
+nlohmann::ordered_json requestListJson(const std::vector<RequestInfo> &requests);
 
 std::string formatModuleDetails(const ModuleInfo &module);
 nlohmann::ordered_json moduleDetailsJson(const ModuleInfo &module);

@@ -62,6 +62,8 @@ int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindin
     if (r >= 0)
         r = appendString(m, "Trigger", record ? record->trigger : "");
     if (r >= 0)
+        r = appendString(m, "Device", record ? record->device : "");
+    if (r >= 0)
         r = sd_bus_message_append(m, "{sv}", "LoadedAt", "t",
                                   record ? record->loadedAtUsec : std::uint64_t{0});
     if (r >= 0)
@@ -258,6 +260,8 @@ int BusService::onListRequests(sd_bus_message *message, void *userdata, sd_bus_e
             r = appendString(reply.get(), "Request", record.request);
         if (r >= 0)
             r = appendString(reply.get(), "Origin", originName(record.origin));
+        if (r >= 0)
+            r = appendString(reply.get(), "Device", record.device);
         if (r >= 0)
             r = sd_bus_message_append(reply.get(), "{sv}", "Time", "t", record.timeUsec);
         if (r >= 0)

@@ -50,6 +50,40 @@ const char *whyInvalidPattern(const std::string &pattern) {
 
 }  // namespace
 
+bool parseHotplugMode(std::string_view text, HotplugMode *mode) {
+    if (text == "load")
+        *mode = HotplugMode::Load;
+    else if (text == "observe")
+        *mode = HotplugMode::Observe;
+    else if (text == "off")
+        *mode = HotplugMode::Off;
+    else
+        return false;
+    return true;
+}
+
+bool parseUeventSource(std::string_view text, UeventSourceKind *source) {
+    if (text == "auto")
+        *source = UeventSourceKind::Auto;
+    else if (text == "kernel")
+        *source = UeventSourceKind::Kernel;
+    else if (text == "udev")
+        *source = UeventSourceKind::Udev;
+    else
+        return false;
+    return true;
+}
+
+bool parseBoolean(std::string_view text, bool *value) {
+    if (text == "yes" || text == "true" || text == "1" || text == "on")
+        *value = true;
+    else if (text == "no" || text == "false" || text == "0" || text == "off")
+        *value = false;
+    else
+        return false;
+    return true;
+}
+
 const std::string *Policy::ruleDenyingRequest(std::string_view request) const {
     const std::string name(request);
     for (const std::string &pattern : denyRequests)
@@ -94,7 +128,7 @@ bool parseConfigText(std::string_view text, const std::string &file, Config *con
                 continue;
             }
             section = std::string(line.substr(1, line.size() - 2));
-            if (section != "Deny")
+            if (section != "Deny" && section != "Hotplug")
                 report("unknown section [" + section + "]", false);
             continue;
         }
@@ -107,6 +141,21 @@ bool parseConfigText(std::string_view text, const std::string &file, Config *con
         const std::vector<std::string> values = words(line.substr(equals + 1));
         if (section.empty()) {
             report("'" + key + "' outside of a section", true);
+            continue;
+        }
+        if (section == "Hotplug") {
+            const std::string value = values.size() == 1 ? values.front() : std::string();
+            bool valid = true;
+            if (key == "Mode")
+                valid = parseHotplugMode(value, &parsed.hotplug.mode);
+            else if (key == "Coldplug")
+                valid = parseBoolean(value, &parsed.hotplug.coldplug);
+            else if (key == "Source")
+                valid = parseUeventSource(value, &parsed.hotplug.source);
+            else
+                report("unknown key '" + key + "' in [Hotplug]", false);
+            if (!valid)
+                report("invalid value for " + key + "=", true);
             continue;
         }
         if (section != "Deny")

@@ -19,8 +19,23 @@ struct Policy {
     bool deniesModule(const std::string &module) const;
 };
 
+enum class HotplugMode { Load, Observe, Off };
+enum class UeventSourceKind { Auto, Kernel, Udev };
+
+struct HotplugSettings {
+    HotplugMode mode = HotplugMode::Load;  // observe: log what would be loaded, load nothing
+    bool coldplug = true;                  // at start, for devices present without a driver
+    UeventSourceKind source = UeventSourceKind::Auto;
+};
+
+// Parse the values of --hotplug=, --coldplug=, --uevent-source= and of [Hotplug]'s keys.
+bool parseHotplugMode(std::string_view text, HotplugMode *mode);
+bool parseUeventSource(std::string_view text, UeventSourceKind *source);
+bool parseBoolean(std::string_view text, bool *value);
+
 struct Config {
     Policy policy;
+    HotplugSettings hotplug;
 };
 
 struct ConfigDiagnostic {

@@ -171,27 +171,31 @@ ModuleState FakeKernel::state(const std::string &module) {
 }
 
 int FakeKernel::insert(const std::string &name, const InsertControl &control,
-                       std::vector<std::string> *inserted, std::string *refused) {
+                       std::vector<std::string> *inserted, std::string *failed) {
     const std::string module = normalizeModuleName(name);
     std::unique_lock guard(lock_);
     if (builtinAliases_.count(module) != 0)
         return 0;
-    if (modules_.count(module) == 0)
+    if (modules_.count(module) == 0) {
+        *failed = module;
         return -ENOENT;
+    }
     std::vector<std::string> plan;
     planLocked(module, &plan);
     if (control.allowed)
         for (const std::string &step : plan)
             if (!control.allowed(step)) {
-                *refused = step;
+                *failed = step;
                 return -EACCES;
             }
     for (const std::string &step : plan) {
         if (control.inserting)
             control.inserting(step);
         const int r = insertOneLocked(guard, step, inserted);
-        if (r < 0)
+        if (r < 0) {
+            *failed = step;
             return r;
+        }
     }
     return 0;
 }

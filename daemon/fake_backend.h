@@ -45,7 +45,7 @@ public:
     int resolve(const std::string &request, std::vector<std::string> *modules);
     ModuleState state(const std::string &module);
     int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *refused);
+               std::vector<std::string> *inserted, std::string *failed);
     int remove(const std::string &module);
 
 private:
@@ -76,8 +76,8 @@ public:
     }
     ModuleState state(const std::string &module) override { return kernel_->state(module); }
     int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *refused) override {
-        return kernel_->insert(module, control, inserted, refused);
+               std::vector<std::string> *inserted, std::string *failed) override {
+        return kernel_->insert(module, control, inserted, failed);
     }
     int remove(const std::string &module) override { return kernel_->remove(module); }
 

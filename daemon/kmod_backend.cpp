@@ -181,7 +181,7 @@ ModuleState KmodBackend::state(const std::string &module) {
 // inserts step by step, so that it knows exactly which insertions were its own: a concurrent
 // loader's insertion answers -EEXIST.
 int KmodBackend::insert(const std::string &module, const InsertControl &control,
-                        std::vector<std::string> *inserted, std::string *refused) {
+                        std::vector<std::string> *inserted, std::string *failed) {
     refreshIfStale();
     kmod_module *raw = nullptr;
     int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
@@ -201,11 +201,12 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
     if (control.allowed)
         for (const PlannedStep &step : plan)
             if (!control.allowed(step.module)) {
-                *refused = step.module;
+                *failed = step.module;
                 return -EACCES;
             }
 
     for (const PlannedStep &step : plan) {
+        *failed = step.module;
         r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
         if (r < 0)
             return r;
@@ -231,6 +232,7 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
         else if (r != -EEXIST)
             return r;
     }
+    failed->clear();
     return 0;
 }
 

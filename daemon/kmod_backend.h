@@ -19,7 +19,7 @@ public:
     int resolve(const std::string &request, std::vector<std::string> *modules) override;
     ModuleState state(const std::string &module) override;
     int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *refused) override;
+               std::vector<std::string> *inserted, std::string *failed) override;
     int remove(const std::string &module) override;
 
 private:

@@ -2,10 +2,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <systemd/sd-daemon.h>
 
@@ -13,12 +15,14 @@
 #include "bus_service.h"
 #include "config.h"
 #include "fake_backend.h"
+#include "hotplug.h"
 #include "kmod_backend.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
 #include "request_server.h"
 #include "sd_ptr.h"
+#include "udev_monitor.h"
 #include "worker_pool.h"
 
 namespace {
@@ -105,7 +109,15 @@ int run(const Options &options) {
         return fail("Could not start the worker pool", r);
     KernelState kernel(options.procfs, options.sysfs);
     Manager manager(*loopBackend, *pool, kernel, realtimeUsec, monotonicUsec);
-    manager.setPolicy(readConfig(options.configDir).policy);
+    Config config = readConfig(options.configDir);
+    manager.setPolicy(config.policy);
+    HotplugSettings hotplugSettings = config.hotplug;
+    if (options.hotplug)
+        hotplugSettings.mode = *options.hotplug;
+    if (options.coldplug)
+        hotplugSettings.coldplug = *options.coldplug;
+    if (options.ueventSource)
+        hotplugSettings.source = *options.ueventSource;
 
     sd_bus *rawBus = nullptr;
     r = sd_bus_open_system(&rawBus);  // honours DBUS_SYSTEM_BUS_ADDRESS
@@ -134,8 +146,29 @@ int run(const Options &options) {
     if (!requests)
         return fail("Could not listen for kernel requests", r);
 
+    // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a probe
+    // mostly waits on hardware) without a thundering herd of finit_module calls.
+    Hotplug hotplug(manager, options.sysfs, hotplugSettings.mode,
+                    std::max(4u, 2 * std::thread::hardware_concurrency()));
+    std::unique_ptr<UdevMonitor> monitor;
+    // A simulated kernel has no uevents of its own; the host's belong to another kernel.
+    if (hotplugSettings.mode != HotplugMode::Off && options.fakeKernel.empty()) {
+        monitor = UdevMonitor::create(event.get(), hotplugSettings.source, &r);
+        if (monitor)
+            r = hotplug.start(*monitor);
+        if (r < 0)
+            return fail("Could not listen for uevents", r);
+        logger("hotplug")->info(
+            "Listening to {} uevents ({})", monitor->sourceName(),
+            hotplugSettings.mode == HotplugMode::Load ? "loading drivers" : "observing only");
+    }
+
     logger("lkmd")->info("Serving {} on the system bus and kernel requests on '{}'",
                          bus::kServiceName, socketPath.string());
+    // Ready before coldplug finishes: requests are served meanwhile, and coldplug loads go
+    // through the same merging as everything else.
+    if (hotplugSettings.coldplug)
+        hotplug.coldplug();
     sd_notify(false, "READY=1\nSTATUS=Serving org.lkmd1");
     r = sd_event_loop(event.get());
     sd_notify(false, "STOPPING=1\nSTATUS=Waiting for loads in flight");

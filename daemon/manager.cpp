@@ -20,10 +20,15 @@ std::string joined(const std::vector<std::string> &items) {
     return text;
 }
 
-// Per-errno phrases in the manner of modprobe's, so that a user learns what to do next.
-std::string insertFailure(const std::string &module, int error) {
+// Per-errno phrases in the manner of modprobe's, so that a user learns what to do next. The
+// failing module is named only when it is not the one asked for (a dependency, or an alias's).
+std::string insertFailure(const std::string &request, const std::string &failed, int error) {
     std::string reason;
     switch (-error) {
+        case EACCES:
+            return "denied by policy (Modules=" + failed + ")";
+        case ENOENT:
+            return "no such module";
         case ENOEXEC:
             reason = "invalid module format (see dmesg)";
             break;
@@ -37,7 +42,9 @@ std::string insertFailure(const std::string &module, int error) {
         default:
             reason = std::string(std::strerror(-error)) + " (see dmesg)";
     }
-    return "could not insert '" + module + "': " + reason;
+    if (failed.empty() || failed == normalizeModuleName(request))
+        return reason;
+    return "could not insert '" + failed + "': " + reason;
 }
 
 }  // namespace
@@ -62,6 +69,7 @@ struct Manager::Flight {
 
     std::string request;
     Origin origin = Origin::Bus;
+    std::string device;
     std::shared_ptr<Progress> progress = std::make_shared<Progress>();
     std::vector<FlightDone> waiters;
 };
@@ -95,10 +103,12 @@ void Manager::setPolicy(Policy policy) {
     policy_ = std::make_shared<const Policy>(std::move(policy));
 }
 
-void Manager::load(const std::string &request, Origin origin, Done done) {
+void Manager::load(const std::string &request, Origin origin, Done done,
+                   const std::string &device) {
     RequestRecord record;
     record.request = request;
     record.origin = origin;
+    record.device = device;
     record.timeUsec = realtime_();
     record.startedUsec = monotonic_();
     if (const char *why = whyInvalidRequestName(request)) {
@@ -155,14 +165,14 @@ void Manager::load(const std::string &request, Origin origin, Done done) {
     auto pending = std::make_shared<Pending>(Pending{modules.size(), std::move(record), {}, done});
     for (const std::string &module : modules)
         insertModule(
-            module, request, origin,
-            [this, pending](int error, const std::string &message,
-                            const std::vector<std::string> &inserted) {
+            module, pending->record,
+            [this, pending, request](int error, const std::string &failed,
+                                     const std::vector<std::string> &inserted) {
                 Outcome &outcome = pending->outcome;
                 outcome.inserted.insert(outcome.inserted.end(), inserted.begin(), inserted.end());
                 if (error < 0 && outcome.error == 0) {
                     outcome.error = error;
-                    outcome.message = message;
+                    outcome.message = insertFailure(request, failed, error);
                 }
                 if (--pending->remaining == 0)
                     finishRequest(std::move(pending->record), std::move(outcome), pending->done);
@@ -178,7 +188,7 @@ bool Manager::canJoin(const Flight &flight) {
     return current.empty() || backend_.state(current) != ModuleState::Coming;
 }
 
-void Manager::insertModule(const std::string &module, const std::string &request, Origin origin,
+void Manager::insertModule(const std::string &module, const RequestRecord &request,
                            FlightDone done) {
     auto existing = flights_.find(module);
     if (existing != flights_.end() && canJoin(*existing->second)) {
@@ -186,8 +196,9 @@ void Manager::insertModule(const std::string &module, const std::string &request
         return;
     }
     auto flight = std::make_shared<Flight>();
-    flight->request = request;
-    flight->origin = origin;
+    flight->request = request.request;
+    flight->origin = request.origin;
+    flight->device = request.device;
     flight->waiters.push_back(std::move(done));
     if (existing == flights_.end())
         flights_.emplace(module, flight);
@@ -199,40 +210,35 @@ void Manager::insertModule(const std::string &module, const std::string &request
             progress->set(name);
         };
         std::vector<std::string> inserted;
-        std::string refused;
-        const int result = worker.insert(module, control, &inserted, &refused);
+        std::string failed;
+        const int result = worker.insert(module, control, &inserted, &failed);
         flight->progress->set({});
         return [this, module, flight, result, inserted = std::move(inserted),
-                refused = std::move(refused)] {
-            finishFlight(module, flight, result, inserted, refused);
+                failed = std::move(failed)] {
+            finishFlight(module, flight, result, inserted, failed);
         };
     });
 }
 
 void Manager::finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight,
                            int result, const std::vector<std::string> &inserted,
-                           const std::string &refused) {
+                           const std::string &failed) {
     auto registered = flights_.find(module);
     if (registered != flights_.end() && registered->second == flight)
         flights_.erase(registered);
 
     const std::uint64_t now = realtime_();
     for (const std::string &name : inserted) {
-        registry_.record(name, {flight->origin, flight->request, now});
+        registry_.record(name, {flight->origin, flight->request, flight->device, now});
         logger("loader")->info("Inserted '{}' for '{}' ({})", name, flight->request,
                                originName(flight->origin));
         if (listener_ != nullptr)
             listener_->moduleLoaded(name, flight->origin);
     }
-    std::string message;
-    if (result == -EACCES)
-        message = "denied by policy (Modules=" + refused + ", a dependency of '" + module + "')";
-    else if (result == -ENOENT)
-        message = "no such module";
-    else if (result < 0)
-        message = insertFailure(module, result);
+    if (result == -EEXIST)  // someone else inserted it meanwhile: what was asked for is there
+        result = 0;
     for (const FlightDone &waiter : flight->waiters)
-        waiter(result, message, inserted);
+        waiter(result, failed, inserted);
 }
 
 void Manager::finishRequest(RequestRecord record, Outcome outcome, const Done &done) {
@@ -307,9 +313,7 @@ void Manager::unload(const std::string &name, Done done) {
             } else if (result == -ENOENT) {
                 done({-ESRCH, "module is not loaded", {}});
             } else {
-                done({result,
-                      std::string("could not remove the module: ") + std::strerror(-result),
-                      {}});
+                done({result, std::strerror(-result), {}});
             }
         };
     });

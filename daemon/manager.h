@@ -35,6 +35,7 @@ struct ModuleView {
 struct RequestRecord {
     std::string request;
     Origin origin = Origin::Bus;
+    std::string device;
     std::uint64_t timeUsec = 0;     // CLOCK_REALTIME when it arrived
     std::uint64_t startedUsec = 0;  // CLOCK_MONOTONIC when it arrived
     std::uint64_t durationUsec = 0;
@@ -69,7 +70,8 @@ public:
     void setPolicy(Policy policy);
     const Policy &policy() const { return *policy_; }
 
-    void load(const std::string &request, Origin origin, Done done);
+    // device: the devpath a hotplug or coldplug request is for, empty otherwise.
+    void load(const std::string &request, Origin origin, Done done, const std::string &device = {});
     void unload(const std::string &name, Done done);
 
     int list(std::vector<ModuleView> *modules);
@@ -82,14 +84,13 @@ public:
 
 private:
     struct Flight;
-    using FlightDone = std::function<void(int error, const std::string &message,
+    using FlightDone = std::function<void(int error, const std::string &failedModule,
                                           const std::vector<std::string> &inserted)>;
 
-    void insertModule(const std::string &module, const std::string &request, Origin origin,
-                      FlightDone done);
+    void insertModule(const std::string &module, const RequestRecord &request, FlightDone done);
     bool canJoin(const Flight &flight);
     void finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight, int result,
-                      const std::vector<std::string> &inserted, const std::string &refused);
+                      const std::vector<std::string> &inserted, const std::string &failed);
     void finishRequest(RequestRecord record, Outcome outcome, const Done &done);
     Outcome checkUnloadable(const std::string &module);
 

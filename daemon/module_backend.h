@@ -34,10 +34,10 @@ public:
 
     // Blocks for as long as the module's init runs. Fills inserted with every module this call
     // inserted, dependencies first; one that someone else inserted meanwhile is not listed. An
-    // already loaded or built-in module inserts nothing and succeeds. On -EACCES, *refused names
-    // the module that control.allowed refused.
+    // already loaded or built-in module inserts nothing and succeeds. On failure, *failed names
+    // the module that control.allowed refused (-EACCES) or that could not be inserted.
     virtual int insert(const std::string &module, const InsertControl &control,
-                       std::vector<std::string> *inserted, std::string *refused) = 0;
+                       std::vector<std::string> *inserted, std::string *failed) = 0;
 
     // delete_module(O_NONBLOCK): -EAGAIN/-EBUSY when in use at that instant, -ENOENT when absent.
     virtual int remove(const std::string &module) = 0;

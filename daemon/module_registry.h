@@ -16,7 +16,8 @@ const char *originName(Origin origin);
 
 struct ModuleRecord {
     Origin origin = Origin::Bus;
-    std::string trigger;             // the name that was requested, e.g. "fs-vfat"
+    std::string trigger;  // the name that was requested, e.g. "fs-vfat"
+    std::string device;   // hotplug and coldplug: the devpath whose modalias was requested
     std::uint64_t loadedAtUsec = 0;  // CLOCK_REALTIME
 };
 

@@ -17,6 +17,9 @@ enum : int {
     kOptRuntimeDir,
     kOptConfigDir,
     kOptFakeKernel,
+    kOptHotplug,
+    kOptColdplug,
+    kOptUeventSource,
     kOptLogLevel,
     kOptVersion,
 };
@@ -33,6 +36,9 @@ void printHelp() {
         "     --module-dir=DIR    Module tree (default: /lib/modules/$(uname -r))\n"
         "     --runtime-dir=DIR   State and the kernel-request socket (default: %s)\n"
         "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
+        "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
+        "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
+        "     --uevent-source=SRC auto, kernel or udev (default: auto)\n"
         "     --fake-kernel=FILE  Testing only: simulate the kernel described by FILE;\n"
         "                         needs --sysfs and --procfs pointing at scratch directories\n",
         LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR);
@@ -67,6 +73,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
         {"fake-kernel", required_argument, nullptr, kOptFakeKernel},
+        {"hotplug", required_argument, nullptr, kOptHotplug},
+        {"coldplug", required_argument, nullptr, kOptColdplug},
+        {"uevent-source", required_argument, nullptr, kOptUeventSource},
         {nullptr, 0, nullptr, 0},
     };
     optind = 0;
@@ -103,6 +112,35 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
             case kOptConfigDir:
                 options->configDir = optarg;
                 break;
+            case kOptHotplug: {
+                HotplugMode mode;
+                if (!parseHotplugMode(optarg, &mode)) {
+                    *error =
+                        std::string("--hotplug takes load, observe or off, not '") + optarg + "'";
+                    return ParseResult::UsageError;
+                }
+                options->hotplug = mode;
+                break;
+            }
+            case kOptColdplug: {
+                bool enabled;
+                if (!parseBoolean(optarg, &enabled)) {
+                    *error = std::string("--coldplug takes yes or no, not '") + optarg + "'";
+                    return ParseResult::UsageError;
+                }
+                options->coldplug = enabled;
+                break;
+            }
+            case kOptUeventSource: {
+                UeventSourceKind source;
+                if (!parseUeventSource(optarg, &source)) {
+                    *error = std::string("--uevent-source takes auto, kernel or udev, not '") +
+                             optarg + "'";
+                    return ParseResult::UsageError;
+                }
+                options->ueventSource = source;
+                break;
+            }
             case kOptFakeKernel:
                 options->fakeKernel = optarg;
                 break;

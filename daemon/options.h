@@ -2,11 +2,13 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <spdlog/common.h>
 
 #include "build_config.h"
+#include "config.h"
 
 namespace lkmd {
 
@@ -18,6 +20,10 @@ struct Options {
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
     std::filesystem::path fakeKernel;
     spdlog::level::level_enum logLevel = spdlog::level::info;
+    // Given on the command line: these override the configuration file.
+    std::optional<HotplugMode> hotplug;
+    std::optional<bool> coldplug;
+    std::optional<UeventSourceKind> ueventSource;
     bool sysfsGiven = false;
     bool procfsGiven = false;
 };

@@ -8,8 +8,10 @@
 namespace lkmd::bus {
 namespace {
 
-// Distinct errnos per name: sd-bus maps names to errnos one to one. ESRCH for "not loaded" keeps
-// ENOENT free for "no such module"; EOPNOTSUPP says a built-in cannot be unloaded.
+// Distinct errnos per name, so that a client's sd_bus_error_get_errno() tells them apart. The map
+// only goes from name to errno: the daemon always sets our names explicitly, never a bare errno
+// (sd-bus would turn that into its own names, e.g. EACCES into AccessDenied). ESRCH for "not
+// loaded" keeps ENOENT free for "no such module"; EOPNOTSUPP says a built-in cannot be unloaded.
 constexpr ErrorInfo kErrors[] = {
     {kErrorInvalidName, EINVAL, "invalid module name"},
     {kErrorNoSuchModule, ENOENT, "no such module"},

@@ -13,7 +13,8 @@ inline constexpr std::size_t kMaxModaliasLength = 4095;
 
 // Names arrive from the kernel (fs-<type> carries the mount(2) caller's text), from D-Bus and from
 // sockets: all untrusted. Returns nullptr when name is acceptable, else why it is not, as a phrase
-// ("contains '/'") for "invalid module name 'x': <phrase>".
+// ("contains '/'") for "invalid module name 'x': <phrase>". Modaliases may be up to 4095 bytes of
+// printable ASCII without spaces; every other name is at most 55 bytes of [A-Za-z0-9_.,+@=()-].
 const char *whyInvalidRequestName(std::string_view name);
 
 // "bus:..." where bus is [a-z0-9_]+, the form of every modalias and of "devname:" requests.

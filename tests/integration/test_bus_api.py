@@ -118,7 +118,7 @@ class BusApiTest(unittest.TestCase):
         self.assertError(ENV.call('GetModule', 'string:no_such_module'),
                          'org.lkmd1.Error.NoSuchModule')
         self.assertError(ENV.call('LoadModule', 'string:broken'), 'org.lkmd1.Error.LoadFailed',
-                         "could not insert 'broken': No such device")
+                         "No such device (see dmesg)")
         self.assertNotIn('broken', ENV.proc_modules())
         self.assertDaemonAlive()
 

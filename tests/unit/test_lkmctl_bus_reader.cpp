@@ -96,6 +96,25 @@ TEST_F(BusMessage, ReadsAListOfRecordsInOrder) {
     EXPECT_EQ(modules[2].name, "a");
 }
 
+TEST_F(BusMessage, ReadsARequestListInOrder) {
+    MessagePtr message = newMessage();
+    ASSERT_GE(
+        sd_bus_message_append(message.get(), "aa{sv}", 2, 3, "Request", "s", "fs-vfat", "Time", "t",
+                              UINT64_C(1714564800000000), "Modules", "as", 2, "fat", "vfat", 2,
+                              "Request", "s", "nope", "Result", "s", "not-found"),
+        0);
+    seal(message.get());
+
+    std::vector<RequestInfo> requests;
+    ASSERT_GE(readRequestList(message.get(), requests), 0);
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(requests[0].request, "fs-vfat");
+    EXPECT_EQ(requests[0].timeUsec, UINT64_C(1714564800000000));
+    EXPECT_EQ(requests[0].modules, (std::vector<std::string>{"fat", "vfat"}));
+    EXPECT_EQ(requests[1].request, "nope");
+    EXPECT_EQ(requests[1].result, "not-found");
+}
+
 TEST_F(BusMessage, ReadsAStringArray) {
     MessagePtr message = newMessage();
     ASSERT_GE(sd_bus_message_append(message.get(), "as", 2, "fat", "vfat"), 0);

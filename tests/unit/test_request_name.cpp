@@ -59,3 +59,8 @@ TEST(RequestName, ModaliasNeedsLowercaseBusPrefix) {
     EXPECT_FALSE(looksLikeModalias("PCI:x"));
     EXPECT_FALSE(looksLikeModalias("fs-vfat"));
 }
+
+TEST(RequestName, AcceptsDmiModaliasWithSlashesButNoOtherNameWithSlash) {
+    EXPECT_EQ(whyInvalidRequestName("dmi:bvnSeaBIOS:bvr1.16.2:bd04/01/2014:svnQEMU:"), nullptr);
+    EXPECT_STREQ(whyInvalidRequestName("fs-a/b"), "contains '/'");
+}

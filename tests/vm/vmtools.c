@@ -8,6 +8,8 @@
 //   vmtools request NAME             a well-formed request, as lkmd-modprobe sends it
 //   vmtools silent N SEC             hold N connections that send nothing for SEC seconds
 //   vmtools socket FAMILY TYPE PROTO socket(2); print "socket=ok" or "socket=ERRNAME"
+//   vmtools algbind TYPE NAME        bind an AF_ALG socket: any user makes the kernel request
+//                                    "algif-TYPE" (and "crypto-NAME"), TYPE being user text
 //
 // The socket is $LKMD_KREQ_SOCKET, else /run/lkmd/kernel-request.sock. The wire format (from
 // protocol/kernel_request.h): request "LKRQ" u8 version(1) u8 reserved(0) u16le N, N name bytes,
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_alg.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -294,6 +297,22 @@ static int cmd_socket(int argc, char **argv) {
     return fd >= 0 ? 0 : 1;
 }
 
+static int cmd_algbind(int argc, char **argv) {
+    if (argc != 2)
+        return 2;
+    int fd = socket(AF_ALG, SOCK_SEQPACKET, 0);
+    if (fd < 0) {
+        printf("algbind=socket:%s\n", strerrorname_np(errno));
+        return 1;
+    }
+    struct sockaddr_alg sa = {.salg_family = AF_ALG};
+    strncpy((char *)sa.salg_type, argv[0], sizeof sa.salg_type - 1);
+    strncpy((char *)sa.salg_name, argv[1], sizeof sa.salg_name - 1);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    printf("algbind=%s\n", r == 0 ? "ok" : strerrorname_np(errno));
+    return r == 0 ? 0 : 1;
+}
+
 static int cmd_timeit(int argc, char **argv) {
     if (argc < 1)
         return 2;
@@ -320,7 +339,7 @@ static int cmd_timeit(int argc, char **argv) {
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket ...\n");
+        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket|algbind ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -336,6 +355,8 @@ int main(int argc, char **argv) {
         return cmd_silent(argc, argv);
     if (strcmp(cmd, "socket") == 0)
         return cmd_socket(argc, argv);
+    if (strcmp(cmd, "algbind") == 0)
+        return cmd_algbind(argc, argv);
     fprintf(stderr, "vmtools: unknown command %s\n", cmd);
     return 2;
 }

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "property_map.h"
+
+namespace lkmd::client {
+
+void assignString(const PropertyMap &properties, std::string_view key, std::string &target) {
+    const auto it = properties.find(key);
+    if (it == properties.end())
+        return;
+    if (const auto *text = std::get_if<std::string>(&it->second))
+        target = *text;
+}
+
+void assignStrings(const PropertyMap &properties, std::string_view key,
+                   std::vector<std::string> &target) {
+    const auto it = properties.find(key);
+    if (it == properties.end())
+        return;
+    if (const auto *list = std::get_if<std::vector<std::string>>(&it->second))
+        target = *list;
+}
+
+}  // namespace lkmd::client

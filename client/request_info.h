@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "property_map.h"
+
+namespace lkmd::client {
+
+// A record of ListRequests: one load request lkmd answered (keys documented in
+// org.lkmd1.Manager.xml).
+struct RequestInfo {
+    std::string request;         // the requested name, e.g. "fs-vfat"
+    std::string origin;          // kernel, bus, hotplug or coldplug
+    std::string device;          // hotplug and coldplug: the device path, else empty
+    std::uint64_t timeUsec = 0;  // CLOCK_REALTIME when it arrived, 0 when unknown
+    std::uint64_t durationUsec = 0;
+    std::string result;                // loaded, present, denied, not-found, invalid or failed
+    std::string message;               // why it failed, empty on success
+    std::vector<std::string> modules;  // the modules it inserted
+};
+
+// Unknown keys are ignored and missing or mistyped keys keep their defaults.
+RequestInfo requestInfoFromProperties(const PropertyMap &properties);
+
+}  // namespace lkmd::client

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "hotplug.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <system_error>
+
+#include "log.h"
+#include "request_name.h"
+
+namespace lkmd {
+
+const char *whyInvalidModalias(std::string_view modalias) {
+    if (modalias.empty())
+        return "empty";
+    if (modalias.size() > kMaxModaliasLength)
+        return "longer than 4095 bytes";
+    for (char c : modalias) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte <= 0x20 || byte >= 0x7f)
+            return "contains spaces, control characters or non-ASCII bytes";
+    }
+    if (!looksLikeModalias(modalias))
+        return "does not start with a bus name";
+    return nullptr;
+}
+
+std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs) {
+    namespace fs = std::filesystem;
+    std::vector<UnboundDevice> found;
+    std::set<fs::path> seen;
+    std::error_code ec;
+    for (const fs::directory_entry &bus : fs::directory_iterator(sysfs / "bus", ec)) {
+        std::error_code busEc;
+        for (const fs::directory_entry &link :
+             fs::directory_iterator(bus.path() / "devices", busEc)) {
+            std::error_code deviceEc;
+            const fs::path device = fs::canonical(link.path(), deviceEc);
+            if (deviceEc || !seen.insert(device).second)
+                continue;
+            if (fs::exists(device / "driver", deviceEc))
+                continue;
+            std::ifstream file(device / "modalias");
+            std::string modalias;
+            if (!file || !std::getline(file, modalias) || whyInvalidModalias(modalias) != nullptr)
+                continue;
+            const fs::path relative = device.lexically_relative(fs::canonical(sysfs, deviceEc));
+            found.push_back({"/" + relative.string(), modalias});
+        }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const UnboundDevice &a, const UnboundDevice &b) { return a.devpath < b.devpath; });
+    return found;
+}
+
+Hotplug::Hotplug(Manager &manager, std::filesystem::path sysfs, HotplugMode mode,
+                 std::size_t maxParallel)
+    : manager_(manager),
+      sysfs_(std::move(sysfs)),
+      mode_(mode),
+      maxParallel_(std::max<std::size_t>(1, maxParallel)) {}
+
+int Hotplug::start(UeventSource &source) {
+    return source.start([this](const Uevent &event) { handle(event); },
+                        [this] {
+                            logger("hotplug")->warn(
+                                "The kernel dropped uevents (receive buffer full), rescanning "
+                                "devices");
+                            coldplug();
+                        });
+}
+
+bool Hotplug::deviceHasDriver(const std::string &devpath) const {
+    std::error_code ec;
+    return std::filesystem::exists(
+        sysfs_ / devpath.substr(devpath.find_first_not_of('/')) / "driver", ec);
+}
+
+void Hotplug::handle(const Uevent &event) {
+    if (mode_ == HotplugMode::Off || event.action != "add" || event.modalias.empty())
+        return;
+    if (const char *why = whyInvalidModalias(event.modalias)) {
+        logger("hotplug")->warn("Ignoring uevent for '{}': MODALIAS {}",
+                                event.devpath.substr(0, 200), why);
+        return;
+    }
+    if (event.devpath.empty() || event.devpath.front() != '/' ||
+        event.devpath.find("..") != std::string::npos) {
+        logger("hotplug")->warn("Ignoring uevent with DEVPATH '{}'", event.devpath.substr(0, 200));
+        return;
+    }
+    if (deviceHasDriver(event.devpath))
+        return;
+    if (mode_ == HotplugMode::Observe) {
+        logger("hotplug")->info("Would load the driver for '{}' ({})", event.devpath,
+                                event.modalias);
+        return;
+    }
+    manager_.load(
+        event.modalias, Origin::Hotplug, [](Outcome) {}, event.devpath);
+}
+
+void Hotplug::coldplug(std::function<void(std::size_t)> done) {
+    if (mode_ != HotplugMode::Load) {
+        if (done)
+            done(0);
+        return;
+    }
+    if (coldplug_) {
+        // One scan at a time; a scan asked for meanwhile runs after this one, to catch up.
+        rescanWanted_ = true;
+        if (done)
+            coldplug_->done.push_back(std::move(done));
+        return;
+    }
+    coldplug_ = std::make_unique<ColdplugRun>();
+    const std::vector<UnboundDevice> devices = findUnboundDevices(sysfs_);
+    coldplug_->queue.assign(devices.begin(), devices.end());
+    coldplug_->devices = devices.size();
+    coldplug_->started = std::chrono::steady_clock::now();
+    if (done)
+        coldplug_->done.push_back(std::move(done));
+    startNextColdplugLoads();
+}
+
+// Loads may answer synchronously (nothing to insert), re-entering here: the guard keeps one loop.
+void Hotplug::startNextColdplugLoads() {
+    if (pumping_)
+        return;
+    pumping_ = true;
+    while (coldplug_->running < maxParallel_ && !coldplug_->queue.empty()) {
+        const UnboundDevice device = std::move(coldplug_->queue.front());
+        coldplug_->queue.pop_front();
+        ++coldplug_->running;
+        manager_.load(
+            device.modalias, Origin::Coldplug,
+            [this](Outcome outcome) {
+                --coldplug_->running;
+                coldplug_->inserted.insert(outcome.inserted.begin(), outcome.inserted.end());
+                startNextColdplugLoads();
+            },
+            device.devpath);
+    }
+    pumping_ = false;
+    if (coldplug_->running > 0 || !coldplug_->queue.empty())
+        return;
+
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - coldplug_->started);
+    logger("hotplug")->info("Coldplug: loaded {} modules for {} devices without a driver in {} ms",
+                            coldplug_->inserted.size(), coldplug_->devices, elapsed.count());
+    std::unique_ptr<ColdplugRun> finished = std::move(coldplug_);
+    for (const auto &callback : finished->done)
+        callback(finished->inserted.size());
+    if (rescanWanted_) {
+        rescanWanted_ = false;
+        coldplug();
+    }
+}
+
+}  // namespace lkmd

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "manager.h"
+
+namespace lkmd {
+
+struct Uevent {
+    std::string action;
+    std::string devpath;  // "/devices/pci0000:00/0000:00:03.0"
+    std::string subsystem;
+    std::string modalias;
+};
+
+// Where uevents come from: libudev's netlink monitor in the daemon, a script in tests.
+class UeventSource {
+public:
+    using EventHandler = std::function<void(const Uevent &event)>;
+    using LossHandler = std::function<void()>;
+
+    virtual ~UeventSource() = default;
+    // onLoss: the kernel dropped events (ENOBUFS); the caller must rescan to catch up.
+    virtual int start(EventHandler onEvent, LossHandler onLoss) = 0;
+};
+
+// Why a uevent's modalias cannot be acted upon, or nullptr. Kernel modaliases are printable ASCII
+// without spaces; anything else, or over 4 KiB, is junk on the socket.
+const char *whyInvalidModalias(std::string_view modalias);
+
+// A device found in sysfs that no driver serves yet.
+struct UnboundDevice {
+    std::string devpath;
+    std::string modalias;
+};
+
+// Every device under SYSFS/devices with a modalias and no driver bound, found through the
+// SYSFS/bus/*/devices links, as eudev and FreeBSD's devmatch pick what to load.
+std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs);
+
+// Loads drivers for devices: those that appear (hotplug) and those present at start (coldplug).
+// Only devices without a bound driver count, so that nothing races a driver that is already
+// serving a device, and udev's own loading (if left on) does not make lkmd act twice.
+class Hotplug {
+public:
+    Hotplug(Manager &manager, std::filesystem::path sysfs, HotplugMode mode,
+            std::size_t maxParallel);
+
+    int start(UeventSource &source);
+    void handle(const Uevent &event);
+
+    // Loads drivers for every unbound device, at most maxParallel loads at a time; done gets the
+    // number of modules inserted. Also the answer to lost events.
+    void coldplug(std::function<void(std::size_t inserted)> done = {});
+
+private:
+    bool deviceHasDriver(const std::string &devpath) const;
+    void startNextColdplugLoads();
+
+    Manager &manager_;
+    std::filesystem::path sysfs_;
+    HotplugMode mode_;
+    std::size_t maxParallel_;
+
+    struct ColdplugRun {
+        std::deque<UnboundDevice> queue;
+        std::size_t devices = 0;
+        std::size_t running = 0;
+        std::set<std::string> inserted;  // merged requests report the same insertion
+        std::chrono::steady_clock::time_point started;
+        std::vector<std::function<void(std::size_t)>> done;
+    };
+    std::unique_ptr<ColdplugRun> coldplug_;
+    bool rescanWanted_ = false;
+    bool pumping_ = false;
+};
+
+}  // namespace lkmd

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "hotplug.h"
+#include "sd_ptr.h"
+
+struct udev;
+struct udev_monitor;
+
+namespace lkmd {
+
+// libudev's netlink monitor inside the event loop. libudev already drops messages from senders
+// other than the kernel (or udevd, for the "udev" source); the socket gets a large receive
+// buffer so that bursts (coldplug triggers, docking stations) are not lost.
+class UdevMonitor final : public UeventSource {
+public:
+    static constexpr int kReceiveBufferSize = 128 * 1024 * 1024;
+
+    // Auto picks "udev" when udevd runs (its control socket exists), else "kernel".
+    static std::unique_ptr<UdevMonitor> create(sd_event *event, UeventSourceKind kind, int *error);
+    ~UdevMonitor() override;
+
+    int start(EventHandler onEvent, LossHandler onLoss) override;
+    const char *sourceName() const { return sourceName_; }
+
+private:
+    UdevMonitor(sd_event *event, const char *sourceName);
+    static int onReadable(sd_event_source *, int, uint32_t, void *userdata);
+    void drain();
+
+    sd_event *event_;
+    const char *sourceName_;
+    udev *udev_ = nullptr;
+    udev_monitor *monitor_ = nullptr;
+    EventSourcePtr source_;
+    EventHandler onEvent_;
+    LossHandler onLoss_;
+};
+
+}  // namespace lkmd

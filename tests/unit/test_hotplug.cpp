@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <chrono>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "fake_backend.h"
+#include "hotplug.h"
+#include "sd_ptr.h"
+#include "temp_dir.h"
+
+using namespace lkmd;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A sysfs with PCI devices: SYSFS/devices/pci0000:00/<slot> linked from SYSFS/bus/pci/devices.
+void addDevice(const fs::path &sysfs, const std::string &slot, const std::string &modalias,
+               bool bound = false) {
+    const fs::path device = sysfs / "devices/pci0000:00" / slot;
+    fs::create_directories(device);
+    std::ofstream(device / "modalias") << modalias << "\n";
+    fs::create_directories(sysfs / "bus/pci/devices");
+    fs::create_directory_symlink(device, sysfs / "bus/pci/devices" / slot);
+    if (bound) {
+        fs::create_directories(sysfs / "bus/pci/drivers/some");
+        fs::create_directory_symlink(sysfs / "bus/pci/drivers/some", device / "driver");
+    }
+}
+
+class HotplugTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::ofstream(dir_.path() / "world")
+            << "module e1000 aliases=pci:v00008086d0000100Esv*sd*bc*sc*i*\n"
+               "module virtio_net aliases=virtio:d00000001v*\n"
+               "module evil aliases=pci:v0000DEADd*\n"
+               "blacklist evil\n";
+        int error = 0;
+        std::string detail;
+        kernel_ = FakeKernel::load(dir_.path() / "world", dir_.path() / "proc", dir_.path() / "sys",
+                                   &error, &detail);
+        ASSERT_TRUE(kernel_) << detail;
+        sd_event *event = nullptr;
+        ASSERT_GE(sd_event_new(&event), 0);
+        event_.reset(event);
+        auto factory = [kernel = kernel_] { return std::make_unique<FakeBackend>(kernel); };
+        loopBackend_ = factory();
+        pool_ = WorkerPool::create(event_.get(), factory, 4, &error);
+        state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
+        auto clock = [] { return std::uint64_t{7}; };
+        manager_ = std::make_unique<Manager>(*loopBackend_, *pool_, *state_, clock, clock);
+    }
+
+    void settle() {
+        for (int i = 0; i < 50 && (manager_->loadsInFlight() > 0 || i < 3); ++i)
+            sd_event_run(event_.get(), 20000);
+    }
+
+    fs::path sysfs() const { return dir_.path() / "sys"; }
+
+    TempDir dir_;
+    std::shared_ptr<FakeKernel> kernel_;
+    EventPtr event_;
+    std::unique_ptr<ModuleBackend> loopBackend_;
+    std::unique_ptr<WorkerPool> pool_;
+    std::unique_ptr<KernelState> state_;
+    std::unique_ptr<Manager> manager_;
+};
+
+}  // namespace
+
+TEST(Modalias, RefusesJunkFromTheSocket) {
+    EXPECT_EQ(whyInvalidModalias("pci:v00008086d0000100E"), nullptr);
+    EXPECT_EQ(whyInvalidModalias("dmi:bvnSeaBIOS:bd04/01/2014:"), nullptr);
+    EXPECT_NE(whyInvalidModalias(""), nullptr);
+    EXPECT_NE(whyInvalidModalias("pci:" + std::string(4096, 'a')), nullptr);
+    EXPECT_NE(whyInvalidModalias("pci:a b"), nullptr);
+    EXPECT_NE(whyInvalidModalias("pci:\xff\xfe"), nullptr);
+    EXPECT_NE(whyInvalidModalias("no-bus-prefix"), nullptr);
+}
+
+TEST_F(HotplugTest, FindsOnlyDevicesWithoutADriver) {
+    addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    addDevice(sysfs(), "0000:00:04.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00", true);
+    const auto devices = findUnboundDevices(sysfs());
+    ASSERT_EQ(devices.size(), 1u);
+    EXPECT_EQ(devices[0].devpath, "/devices/pci0000:00/0000:00:03.0");
+}
+
+TEST_F(HotplugTest, AddEventLoadsTheDriverAndRecordsTheDevice) {
+    addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Load, 4);
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:03.0", "pci",
+                    "pci:v00008086d0000100Esv0sd0bc02sc00i00"});
+    settle();
+    EXPECT_EQ(kernel_->state("e1000"), ModuleState::Live);
+    const ModuleRecord *record = manager_->registry().find("e1000");
+    ASSERT_NE(record, nullptr);
+    EXPECT_EQ(record->origin, Origin::Hotplug);
+    EXPECT_EQ(record->device, "/devices/pci0000:00/0000:00:03.0");
+}
+
+TEST_F(HotplugTest, IgnoresBoundDevicesOtherActionsAndJunk) {
+    addDevice(sysfs(), "0000:00:04.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00", true);
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Load, 4);
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:04.0", "pci",
+                    "pci:v00008086d0000100Esv0sd0bc02sc00i00"});
+    hotplug.handle({"change", "/devices/pci0000:00/0000:00:05.0", "pci",
+                    "pci:v00008086d0000100Esv0sd0bc02sc00i00"});
+    hotplug.handle({"add", "/devices/../../etc", "pci", "pci:v00008086d0000100E"});
+    hotplug.handle({"add", "/devices/x", "pci", "pci:" + std::string(5000, 'v')});
+    settle();
+    EXPECT_EQ(kernel_->state("e1000"), ModuleState::Absent);
+    EXPECT_TRUE(manager_->history().empty());
+}
+
+TEST_F(HotplugTest, ObserveModeLoadsNothing) {
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Observe, 4);
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:03.0", "pci",
+                    "pci:v00008086d0000100Esv0sd0bc02sc00i00"});
+    settle();
+    EXPECT_EQ(kernel_->state("e1000"), ModuleState::Absent);
+}
+
+TEST_F(HotplugTest, BlacklistedAliasIsNotLoaded) {
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Load, 4);
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:06.0", "pci", "pci:v0000DEADd00000001"});
+    settle();
+    EXPECT_EQ(kernel_->state("evil"), ModuleState::Absent);
+}
+
+TEST_F(HotplugTest, ColdplugLoadsEveryUnboundDeviceOnceWithinTheBound) {
+    for (int i = 0; i < 12; ++i)
+        addDevice(sysfs(), "0000:00:1" + std::to_string(i / 10) + "." + std::to_string(i % 10),
+                  "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    addDevice(sysfs(), "0000:00:09.0", "pci:v0000FFFFd0000FFFFsv0sd0bc02sc00i00");
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Load, 2);
+    std::optional<std::size_t> inserted;
+    hotplug.coldplug([&](std::size_t count) { inserted = count; });
+    for (int i = 0; i < 200 && !inserted; ++i)
+        sd_event_run(event_.get(), 20000);
+    ASSERT_TRUE(inserted.has_value());
+    EXPECT_EQ(*inserted, 1u);
+    EXPECT_EQ(manager_->registry().find("e1000")->origin, Origin::Coldplug);
+    EXPECT_EQ(manager_->history().size(), 13u);
+}
