@@ -51,7 +51,8 @@ int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::
 }
 
 // The a{sv} record documented in org.lkmd1.Manager.xml.
-int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings) {
+int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings,
+                 const AutocleanStatus &fate) {
     const ModuleRecord *record = module.record ? &*module.record : nullptr;
     const char *state = module.builtin ? "builtin" : loadStateName(module.kernel.state);
     int r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -74,6 +75,17 @@ int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindin
         r = appendString(m, "State", state);
     if (r >= 0)
         r = appendStringList(m, "Holders", module.kernel.holders);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "Autoclean", "b", record && record->autoclean);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "Pinned", "b", record && record->pinned);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "IdleSince", "t", fate.idleSinceUsec);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "UnloadAt", "t", fate.unloadAtUsec);
+    if (r >= 0)
+        r = appendString(m, "KeptBecause",
+                         module.builtin ? "built into the kernel" : fate.keptBecause);
     if (bindings != nullptr) {
         if (r >= 0)
             r = appendStringList(m, "Drivers", bindings->drivers);
@@ -92,6 +104,12 @@ const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_PROPERTY("Version", "s", BusService::getVersion, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD_WITH_ARGS("LoadModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("as", inserted),
                             BusService::onLoadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+    SD_BUS_METHOD_WITH_ARGS("LoadModuleEx", SD_BUS_ARGS("s", name, "a{sv}", options),
+                            SD_BUS_RESULT("as", inserted), BusService::onLoadModuleEx,
+                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+    SD_BUS_METHOD_WITH_ARGS("SetModulePinned", SD_BUS_ARGS("s", name, "b", pinned),
+                            SD_BUS_NO_RESULT, BusService::onSetModulePinned,
+                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
     SD_BUS_METHOD_WITH_ARGS("UnloadModule", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
                             BusService::onUnloadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
     SD_BUS_METHOD_WITH_ARGS("ListModules", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", modules),
@@ -105,12 +123,13 @@ const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_VTABLE_END,
 };
 
-BusService::BusService(sd_bus *bus, Manager &manager) : bus_(bus), manager_(manager) {
-    manager_.setListener(this);
+BusService::BusService(sd_bus *bus, Manager &manager, Autoclean &autoclean)
+    : bus_(bus), manager_(manager), autoclean_(autoclean) {
+    manager_.addListener(this);
 }
 
 BusService::~BusService() {
-    manager_.setListener(nullptr);
+    manager_.removeListener(this);
 }
 
 int BusService::start() {
@@ -143,35 +162,96 @@ void BusService::moduleUnloaded(const std::string &module, const char *reason) {
 }
 
 // Loads can block for seconds in a module's init: keep the message and answer on completion.
-int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
-    auto *self = static_cast<BusService *>(userdata);
+void BusService::startLoad(sd_bus_message *message, const char *name, LoadOptions options) {
+    // std::function needs a copyable capture.
+    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
+    manager_.load(
+        name, Origin::Bus,
+        [pending = std::move(pending)](Outcome outcome) {
+            int reply = 0;
+            if (outcome.error < 0) {
+                reply = replyWithOutcomeError(pending.get(), Verb::Load, outcome);
+            } else {
+                std::vector<const char *> names;
+                for (const std::string &module : outcome.inserted)
+                    names.push_back(module.c_str());
+                names.push_back(nullptr);
+                sd_bus_message *raw = nullptr;
+                reply = sd_bus_message_new_method_return(pending.get(), &raw);
+                BusMessagePtr answer(raw);
+                if (reply >= 0)
+                    reply =
+                        sd_bus_message_append_strv(answer.get(), const_cast<char **>(names.data()));
+                if (reply >= 0)
+                    reply = sd_bus_send(nullptr, answer.get(), nullptr);
+            }
+            if (reply < 0)
+                logger("bus")->warn("Could not answer a load: {}, ignoring", std::strerror(-reply));
+        },
+        std::move(options));
+}
+
+int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *) {
+    const char *name = nullptr;
+    const int r = sd_bus_message_read(message, "s", &name);
+    if (r < 0)
+        return r;
+    static_cast<BusService *>(userdata)->startLoad(message, name, {});
+    return 1;
+}
+
+// Options are a{sv} so that more can come; an unknown one is an error, not silently ignored.
+int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     const char *name = nullptr;
     int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
         return r;
-    // std::function needs a copyable capture.
-    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
-    self->manager_.load(name, Origin::Bus, [pending = std::move(pending)](Outcome outcome) {
-        int reply = 0;
-        if (outcome.error < 0) {
-            reply = replyWithOutcomeError(pending.get(), Verb::Load, outcome);
+    const std::string request = name;
+    LoadOptions options;
+    r = sd_bus_message_enter_container(message, 'a', "{sv}");
+    while (r >= 0 && (r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
+        const char *key = nullptr;
+        r = sd_bus_message_read(message, "s", &key);
+        if (r < 0)
+            return r;
+        if (std::string_view(key) == "Autoclean") {
+            int value = 0;
+            r = sd_bus_message_read(message, "v", "b", &value);
+            if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "option Autoclean takes a boolean");
+            options.autoclean = value != 0;
         } else {
-            std::vector<const char *> names;
-            for (const std::string &module : outcome.inserted)
-                names.push_back(module.c_str());
-            names.push_back(nullptr);
-            sd_bus_message *raw = nullptr;
-            reply = sd_bus_message_new_method_return(pending.get(), &raw);
-            BusMessagePtr answer(raw);
-            if (reply >= 0)
-                reply = sd_bus_message_append_strv(answer.get(), const_cast<char **>(names.data()));
-            if (reply >= 0)
-                reply = sd_bus_send(nullptr, answer.get(), nullptr);
+            return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
         }
-        if (reply < 0)
-            logger("bus")->warn("Could not answer LoadModule: {}, ignoring", std::strerror(-reply));
-    });
+        r = sd_bus_message_exit_container(message);
+    }
+    if (r < 0)
+        return r;
+    r = sd_bus_message_exit_container(message);
+    if (r < 0)
+        return r;
+    static_cast<BusService *>(userdata)->startLoad(message, request.c_str(), std::move(options));
     return 1;
+}
+
+int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+    auto *self = static_cast<BusService *>(userdata);
+    const char *name = nullptr;
+    int pinned = 0;
+    int r = sd_bus_message_read(message, "sb", &name, &pinned);
+    if (r < 0)
+        return r;
+    if (const char *why = whyInvalidRequestName(name))
+        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
+    r = self->manager_.setPinned(name, pinned != 0);
+    if (r == -ESRCH)
+        return sd_bus_error_set(error, bus::kErrorNotLoaded,
+                                "lkmd did not load this module; it never unloads it");
+    if (r < 0)
+        return r;
+    self->autoclean_.refresh();
+    return sd_bus_reply_method_return(message, nullptr);
 }
 
 int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
@@ -208,7 +288,8 @@ int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_er
     r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
     for (const ModuleView &module : modules)
         if (r >= 0)
-            r = appendModule(reply.get(), module, nullptr);
+            r = appendModule(reply.get(), module, nullptr,
+                             self->autoclean_.status(module.kernel.name));
     if (r >= 0)
         r = sd_bus_message_close_container(reply.get());
     if (r < 0)
@@ -239,7 +320,7 @@ int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_erro
     if (r < 0)
         return r;
     BusMessagePtr reply(raw);
-    r = appendModule(reply.get(), module, &bindings);
+    r = appendModule(reply.get(), module, &bindings, self->autoclean_.status(module.kernel.name));
     if (r < 0)
         return r;
     return sd_bus_send(nullptr, reply.get(), nullptr);

@@ -3,6 +3,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "autoclean.h"
 #include "manager.h"
 #include "sd_ptr.h"
 
@@ -12,7 +13,7 @@ namespace lkmd {
 // Manager, reply; and the Manager's events as signals.
 class BusService final : public ManagerListener {
 public:
-    BusService(sd_bus *bus, Manager &manager);
+    BusService(sd_bus *bus, Manager &manager, Autoclean &autoclean);
     ~BusService() override;
 
     // Registers the object; the caller requests the name afterwards, once everything is served.
@@ -22,7 +23,10 @@ public:
     void moduleUnloaded(const std::string &module, const char *reason) override;
 
 private:
+    void startLoad(sd_bus_message *message, const char *name, LoadOptions options);
     static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *error);
@@ -34,6 +38,7 @@ private:
 
     sd_bus *bus_;
     Manager &manager_;
+    Autoclean &autoclean_;
     BusSlotPtr slot_;
 };
 

@@ -84,6 +84,56 @@ bool parseBoolean(std::string_view text, bool *value) {
     return true;
 }
 
+bool parseDuration(std::string_view text, std::uint64_t *usec) {
+    if (text == "never" || text == "infinity") {
+        *usec = kNever;
+        return true;
+    }
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+        ++digits;
+    if (digits == 0 || digits > 9)
+        return false;
+    const std::uint64_t number = std::stoull(std::string(text.substr(0, digits)));
+    const std::string_view unit = text.substr(digits);
+    std::uint64_t scale;
+    if (unit.empty() || unit == "s" || unit == "sec")
+        scale = 1'000'000;
+    else if (unit == "ms")
+        scale = 1'000;
+    else if (unit == "min" || unit == "m")
+        scale = 60'000'000;
+    else if (unit == "h")
+        scale = 3'600'000'000;
+    else
+        return false;
+    *usec = number * scale;
+    return true;
+}
+
+std::string formatDuration(std::uint64_t usec) {
+    if (usec == kNever)
+        return "never";
+    if (usec % 1'000'000 != 0)
+        return std::to_string(usec / 1000) + "ms";
+    return std::to_string(usec / 1'000'000) + "s";
+}
+
+std::uint64_t AutocleanSettings::timeoutFor(const std::string &module,
+                                            const std::string &trigger) const {
+    for (const auto &[name, usec] : moduleTimeouts)
+        if (name == module)
+            return usec;
+    for (const auto &[pattern, usec] : requestTimeouts)
+        if (fnmatch(pattern.c_str(), trigger.c_str(), 0) == 0)
+            return usec;
+    return idleTimeoutUsec;
+}
+
+bool AutocleanSettings::keeps(const std::string &module) const {
+    return std::find(keep.begin(), keep.end(), module) != keep.end();
+}
+
 const std::string *Policy::ruleDenyingRequest(std::string_view request) const {
     const std::string name(request);
     for (const std::string &pattern : denyRequests)
@@ -128,7 +178,7 @@ bool parseConfigText(std::string_view text, const std::string &file, Config *con
                 continue;
             }
             section = std::string(line.substr(1, line.size() - 2));
-            if (section != "Deny" && section != "Hotplug")
+            if (section != "Deny" && section != "Hotplug" && section != "Autoclean")
                 report("unknown section [" + section + "]", false);
             continue;
         }
@@ -156,6 +206,46 @@ bool parseConfigText(std::string_view text, const std::string &file, Config *con
                 report("unknown key '" + key + "' in [Hotplug]", false);
             if (!valid)
                 report("invalid value for " + key + "=", true);
+            continue;
+        }
+        if (section == "Autoclean") {
+            AutocleanSettings &autoclean = parsed.autoclean;
+            if (key == "IdleTimeout") {
+                if (values.size() != 1 ||
+                    !parseDuration(values.front(), &autoclean.idleTimeoutUsec))
+                    report("invalid duration for IdleTimeout=", true);
+            } else if (key == "Keep") {
+                if (values.empty())
+                    autoclean.keep.clear();
+                for (const std::string &value : values) {
+                    if (const char *why = whyInvalidRequestName(value))
+                        report("invalid module name '" + value + "' in Keep=: " + why, true);
+                    else
+                        autoclean.keep.push_back(normalizeModuleName(value));
+                }
+            } else if (key == "ModuleTimeout" || key == "RequestTimeout") {
+                const bool perModule = key == "ModuleTimeout";
+                auto &list = perModule ? autoclean.moduleTimeouts : autoclean.requestTimeouts;
+                if (values.empty())
+                    list.clear();
+                for (const std::string &value : values) {
+                    const std::size_t colon = value.rfind(':');
+                    std::uint64_t usec = 0;
+                    const std::string name =
+                        colon == std::string::npos ? "" : value.substr(0, colon);
+                    const char *why = name.empty() ? "expected NAME:DURATION"
+                                      : perModule  ? whyInvalidRequestName(name)
+                                                   : whyInvalidPattern(name);
+                    if (why == nullptr && !parseDuration(value.substr(colon + 1), &usec))
+                        why = "invalid duration";
+                    if (why != nullptr)
+                        report("invalid entry '" + value + "' in " + key + "=: " + why, true);
+                    else
+                        list.emplace_back(perModule ? normalizeModuleName(name) : name, usec);
+                }
+            } else {
+                report("unknown key '" + key + "' in [Autoclean]", false);
+            }
             continue;
         }
         if (section != "Deny")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -33,9 +34,28 @@ bool parseHotplugMode(std::string_view text, HotplugMode *mode);
 bool parseUeventSource(std::string_view text, UeventSourceKind *source);
 bool parseBoolean(std::string_view text, bool *value);
 
+inline constexpr std::uint64_t kNever = UINT64_MAX;
+
+// When lkmd unloads what it loaded on demand (kerneld's idle sweep, KERNEL-FACTS 8).
+struct AutocleanSettings {
+    std::uint64_t idleTimeoutUsec = 60'000'000;                          // kerneld's 60 s
+    std::vector<std::string> keep;                                       // normalized module names
+    std::vector<std::pair<std::string, std::uint64_t>> moduleTimeouts;   // module -> usec
+    std::vector<std::pair<std::string, std::uint64_t>> requestTimeouts;  // trigger glob -> usec
+
+    // A module's own timeout, else its trigger's class, else the default; kNever: never.
+    std::uint64_t timeoutFor(const std::string &module, const std::string &trigger) const;
+    bool keeps(const std::string &module) const;
+};
+
+// "60s", "500ms", "5min", "1h", a bare number of seconds, or "never" (kNever).
+bool parseDuration(std::string_view text, std::uint64_t *usec);
+std::string formatDuration(std::uint64_t usec);
+
 struct Config {
     Policy policy;
     HotplugSettings hotplug;
+    AutocleanSettings autoclean;
 };
 
 struct ConfigDiagnostic {

@@ -98,7 +98,7 @@ void Hotplug::handle(const Uevent &event) {
         return;
     }
     manager_.load(
-        event.modalias, Origin::Hotplug, [](Outcome) {}, event.devpath);
+        event.modalias, Origin::Hotplug, [](Outcome) {}, LoadOptions{event.devpath});
 }
 
 void Hotplug::coldplug(std::function<void(std::size_t)> done) {
@@ -140,7 +140,7 @@ void Hotplug::startNextColdplugLoads() {
                 coldplug_->inserted.insert(outcome.inserted.begin(), outcome.inserted.end());
                 startNextColdplugLoads();
             },
-            device.devpath);
+            LoadOptions{device.devpath});
     }
     pumping_ = false;
     if (coldplug_->running > 0 || !coldplug_->queue.empty())

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "kernel_state.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -138,6 +140,13 @@ ModuleBindings KernelState::readBindings(const std::string &module) const {
     std::sort(bindings.drivers.begin(), bindings.drivers.end());
     std::sort(bindings.devices.begin(), bindings.devices.end());
     return bindings;
+}
+
+std::uint64_t KernelState::moduleIdentity(const std::string &module) const {
+    struct stat st {};
+    if (stat((sysfs_ / "module" / module).c_str(), &st) < 0)
+        return 0;
+    return st.st_ino;
 }
 
 }  // namespace lkmd

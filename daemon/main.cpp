@@ -7,16 +7,19 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include <systemd/sd-daemon.h>
 
+#include "autoclean.h"
 #include "bus_names.h"
 #include "bus_service.h"
 #include "config.h"
 #include "fake_backend.h"
 #include "hotplug.h"
 #include "kmod_backend.h"
+#include "link_kinds.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
@@ -119,12 +122,34 @@ int run(const Options &options) {
     if (options.ueventSource)
         hotplugSettings.source = *options.ueventSource;
 
+    // /run lives as long as the kernel: what lkmd loaded survives lkmd's own restarts.
+    std::error_code ec;
+    std::filesystem::create_directories(options.runtimeDir, ec);
+    manager.setStateFile(options.runtimeDir / "modules.state");
+    manager.restore();
+
+    const bool simulated = !options.fakeKernel.empty();
+    Autoclean autoclean(
+        event.get(), manager, kernel, config.autoclean, monotonicUsec, realtimeUsec,
+        [simulated] {
+            std::set<std::string> kinds;
+            if (!simulated && readLinkKinds(&kinds) < 0)
+                logger("autoclean")->debug("Could not list network links, assuming none");
+            return kinds;
+        },
+        [&loopBackend](const std::string &kind) {
+            std::vector<std::string> modules;
+            loopBackend->resolve("rtnl-link-" + kind, &modules);
+            return modules;
+        });
+    autoclean.refresh();
+
     sd_bus *rawBus = nullptr;
     r = sd_bus_open_system(&rawBus);  // honours DBUS_SYSTEM_BUS_ADDRESS
     if (r < 0)
         return fail("Could not connect to the system bus", r);
     BusPtr bus(rawBus);
-    BusService service(bus.get(), manager);
+    BusService service(bus.get(), manager, autoclean);
     r = service.start();
     if (r < 0)
         return fail("Could not register org.lkmd1.Manager", r);

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 
 #include "log.h"
 #include "request_name.h"
@@ -70,6 +72,7 @@ struct Manager::Flight {
     std::string request;
     Origin origin = Origin::Bus;
     std::string device;
+    bool autoclean = false;
     std::shared_ptr<Progress> progress = std::make_shared<Progress>();
     std::vector<FlightDone> waiters;
 };
@@ -103,12 +106,11 @@ void Manager::setPolicy(Policy policy) {
     policy_ = std::make_shared<const Policy>(std::move(policy));
 }
 
-void Manager::load(const std::string &request, Origin origin, Done done,
-                   const std::string &device) {
+void Manager::load(const std::string &request, Origin origin, Done done, LoadOptions options) {
     RequestRecord record;
     record.request = request;
     record.origin = origin;
-    record.device = device;
+    record.device = options.device;
     record.timeUsec = realtime_();
     record.startedUsec = monotonic_();
     if (const char *why = whyInvalidRequestName(request)) {
@@ -146,6 +148,8 @@ void Manager::load(const std::string &request, Origin origin, Done done,
         return;
     }
     std::erase_if(modules, [this](const std::string &module) {
+        if (isUnloading(module))  // live now, gone soon: load it again after the removal
+            return false;
         const ModuleState state = backend_.state(module);
         return state == ModuleState::Builtin || state == ModuleState::Live;
     });
@@ -162,21 +166,31 @@ void Manager::load(const std::string &request, Origin origin, Done done,
         Outcome outcome;
         Done done;
     };
+    const bool autoclean = origin != Origin::Bus || options.autoclean;
     auto pending = std::make_shared<Pending>(Pending{modules.size(), std::move(record), {}, done});
-    for (const std::string &module : modules)
-        insertModule(
-            module, pending->record,
-            [this, pending, request](int error, const std::string &failed,
-                                     const std::vector<std::string> &inserted) {
-                Outcome &outcome = pending->outcome;
-                outcome.inserted.insert(outcome.inserted.end(), inserted.begin(), inserted.end());
-                if (error < 0 && outcome.error == 0) {
-                    outcome.error = error;
-                    outcome.message = insertFailure(request, failed, error);
-                }
-                if (--pending->remaining == 0)
-                    finishRequest(std::move(pending->record), std::move(outcome), pending->done);
-            });
+    for (const std::string &module : modules) {
+        auto start = [this, module, pending, request, autoclean] {
+            insertModule(module, pending->record, autoclean,
+                         [this, pending, request](int error, const std::string &failed,
+                                                  const std::vector<std::string> &inserted) {
+                             Outcome &outcome = pending->outcome;
+                             outcome.inserted.insert(outcome.inserted.end(), inserted.begin(),
+                                                     inserted.end());
+                             if (error < 0 && outcome.error == 0) {
+                                 outcome.error = error;
+                                 outcome.message = insertFailure(request, failed, error);
+                             }
+                             if (--pending->remaining == 0)
+                                 finishRequest(std::move(pending->record), std::move(outcome),
+                                               pending->done);
+                         });
+        };
+        auto unloading = unloading_.find(module);
+        if (unloading != unloading_.end())
+            unloading->second.push_back(std::move(start));
+        else
+            start();
+    }
 }
 
 // Requests for a module already being inserted wait for that insertion ("one load, N answers")
@@ -188,7 +202,7 @@ bool Manager::canJoin(const Flight &flight) {
     return current.empty() || backend_.state(current) != ModuleState::Coming;
 }
 
-void Manager::insertModule(const std::string &module, const RequestRecord &request,
+void Manager::insertModule(const std::string &module, const RequestRecord &request, bool autoclean,
                            FlightDone done) {
     auto existing = flights_.find(module);
     if (existing != flights_.end() && canJoin(*existing->second)) {
@@ -199,6 +213,7 @@ void Manager::insertModule(const std::string &module, const RequestRecord &reque
     flight->request = request.request;
     flight->origin = request.origin;
     flight->device = request.device;
+    flight->autoclean = autoclean;
     flight->waiters.push_back(std::move(done));
     if (existing == flights_.end())
         flights_.emplace(module, flight);
@@ -229,12 +244,21 @@ void Manager::finishFlight(const std::string &module, const std::shared_ptr<Flig
 
     const std::uint64_t now = realtime_();
     for (const std::string &name : inserted) {
-        registry_.record(name, {flight->origin, flight->request, flight->device, now});
+        ModuleRecord record;
+        record.origin = flight->origin;
+        record.trigger = flight->request;
+        record.device = flight->device;
+        record.loadedAtUsec = now;
+        record.autoclean = flight->autoclean;
+        record.identity = kernel_.moduleIdentity(name);
+        registry_.record(name, std::move(record));
         logger("loader")->info("Inserted '{}' for '{}' ({})", name, flight->request,
                                originName(flight->origin));
-        if (listener_ != nullptr)
-            listener_->moduleLoaded(name, flight->origin);
+        for (ManagerListener *listener : listeners_)
+            listener->moduleLoaded(name, flight->origin);
     }
+    if (!inserted.empty())
+        save();
     if (result == -EEXIST)  // someone else inserted it meanwhile: what was asked for is there
         result = 0;
     for (const FlightDone &waiter : flight->waiters)
@@ -287,36 +311,116 @@ Outcome Manager::checkUnloadable(const std::string &module) {
     return {};
 }
 
-void Manager::unload(const std::string &name, Done done) {
+void Manager::unload(const std::string &name, Done done, const char *reason) {
     if (const char *why = whyInvalidRequestName(name)) {
         done({-EINVAL, std::string("invalid module name: ") + why, {}});
         return;
     }
     const std::string module = normalizeModuleName(name);
+    if (isUnloading(module)) {
+        done({-EBUSY, "module is being unloaded", {}});
+        return;
+    }
     Outcome refusal = checkUnloadable(module);
     if (refusal.error < 0) {
         done(std::move(refusal));
         return;
     }
-    pool_.submit([this, module, done = std::move(done)](ModuleBackend &worker) mutable {
+    unloading_[module];
+    pool_.submit([this, module, reason, done = std::move(done)](ModuleBackend &worker) mutable {
         const int result = worker.remove(module);
-        return [this, module, result, done = std::move(done)]() {
-            if (result == 0) {
-                registry_.forget(module);
-                logger("loader")->info("Removed '{}' on request", module);
-                if (listener_ != nullptr)
-                    listener_->moduleUnloaded(module, "request");
-                done({});
-            } else if (result == -EAGAIN || result == -EBUSY) {
-                // The kernel settles the race with a user that appeared after our check.
-                done({-EBUSY, "module is in use", {}});
-            } else if (result == -ENOENT) {
-                done({-ESRCH, "module is not loaded", {}});
-            } else {
-                done({result, std::strerror(-result), {}});
-            }
+        return [this, module, reason, result, done = std::move(done)] {
+            finishUnload(module, reason, result, done);
         };
     });
+}
+
+void Manager::finishUnload(const std::string &module, const char *reason, int result,
+                           const Done &done) {
+    std::vector<std::function<void()>> deferred = std::move(unloading_[module]);
+    unloading_.erase(module);
+    if (result == 0) {
+        const ModuleRecord *record = registry_.find(module);
+        const std::uint64_t age = record ? (realtime_() - record->loadedAtUsec) / 1'000'000 : 0;
+        registry_.forget(module);
+        save();
+        if (std::string_view(reason) == "idle")
+            logger("loader")->info("Removed '{}' when idle ({} s after its load)", module, age);
+        else
+            logger("loader")->info("Removed '{}' on request", module);
+        for (ManagerListener *listener : listeners_)
+            listener->moduleUnloaded(module, reason);
+        done({});
+    } else if (result == -EAGAIN || result == -EBUSY) {
+        // The kernel settles the race with a user that appeared after our check.
+        done({-EBUSY, "module is in use", {}});
+    } else if (result == -ENOENT) {
+        done({-ESRCH, "module is not loaded", {}});
+    } else {
+        done({result, std::strerror(-result), {}});
+    }
+    for (const auto &load : deferred)
+        load();
+}
+
+int Manager::setPinned(const std::string &name, bool pinned) {
+    ModuleRecord *record = registry_.findMutable(normalizeModuleName(name));
+    if (record == nullptr)
+        return -ESRCH;
+    if (record->pinned != pinned) {
+        record->pinned = pinned;
+        save();
+    }
+    return 0;
+}
+
+// Written whole and renamed into place: a crash leaves the old state or the new, never half.
+void Manager::save() {
+    if (stateFile_.empty())
+        return;
+    const std::filesystem::path temporary = stateFile_.string() + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << registry_.serialize();
+        if (!out.flush()) {
+            logger("loader")->warn("Could not write '{}', will retry on the next change",
+                                   temporary.string());
+            return;
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(temporary, stateFile_, ec);
+    if (ec)
+        logger("loader")->warn("Could not replace '{}': {}, will retry on the next change",
+                               stateFile_.string(), ec.message());
+}
+
+int Manager::restore() {
+    std::ifstream in(stateFile_);
+    if (!in)
+        return 0;
+    std::ostringstream text;
+    text << in.rdbuf();
+    ModuleRegistry previous;
+    if (ModuleRegistry::parse(text.str(), &previous) < 0) {
+        logger("loader")->warn("Ignoring '{}': not a state file of this version",
+                               stateFile_.string());
+        return -EINVAL;
+    }
+    std::size_t kept = 0;
+    for (const auto &[name, record] : previous.records()) {
+        // Same inode: the very load lkmd did. Otherwise someone unloaded it meanwhile, and a
+        // module loaded again since then is not ours.
+        const std::uint64_t identity = kernel_.moduleIdentity(name);
+        if (identity == 0 || identity != record.identity)
+            continue;
+        registry_.record(name, record);
+        ++kept;
+    }
+    logger("loader")->info("Restored {} of {} module records from '{}'", kept, previous.size(),
+                           stateFile_.string());
+    save();
+    return static_cast<int>(kept);
 }
 
 int Manager::list(std::vector<ModuleView> *modules) {
@@ -327,7 +431,10 @@ int Manager::list(std::vector<ModuleView> *modules) {
     std::vector<std::string> names;
     for (const LoadedModule &module : loaded)
         names.push_back(module.name);
+    const std::size_t before = registry_.size();
     registry_.retainOnly(names);
+    if (registry_.size() != before)
+        save();
 
     modules->clear();
     for (LoadedModule &module : loaded) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +48,11 @@ struct RequestRecord {
     const char *result() const;
 };
 
+struct LoadOptions {
+    std::string device;      // hotplug and coldplug: the devpath the modalias came from
+    bool autoclean = false;  // for bus loads: may be unloaded when idle (others always may)
+};
+
 class ManagerListener {
 public:
     virtual ~ManagerListener() = default;
@@ -66,19 +72,28 @@ public:
     Manager(ModuleBackend &backend, WorkerPool &pool, const KernelState &kernel, Clock realtime,
             Clock monotonic);
 
-    void setListener(ManagerListener *listener) { listener_ = listener; }
+    void addListener(ManagerListener *listener) { listeners_.push_back(listener); }
+    void removeListener(ManagerListener *listener) { std::erase(listeners_, listener); }
     void setPolicy(Policy policy);
     const Policy &policy() const { return *policy_; }
 
-    // device: the devpath a hotplug or coldplug request is for, empty otherwise.
-    void load(const std::string &request, Origin origin, Done done, const std::string &device = {});
-    void unload(const std::string &name, Done done);
+    void load(const std::string &request, Origin origin, Done done, LoadOptions options = {});
+    // reason goes to ModuleUnloaded: "request" for a caller, "idle" for autoclean.
+    void unload(const std::string &name, Done done, const char *reason = "request");
+    // -ESRCH when lkmd did not load the module.
+    int setPinned(const std::string &name, bool pinned);
+
+    // Where the registry is kept across restarts (the runtime dir lives as long as the kernel).
+    void setStateFile(std::filesystem::path path) { stateFile_ = std::move(path); }
+    // Takes back the records of a previous run for modules still loaded by that same load.
+    int restore();
 
     int list(std::vector<ModuleView> *modules);
     // -ENOENT for a name no module answers to, -ESRCH for a module that is not loaded.
     int get(const std::string &name, ModuleView *module, ModuleBindings *bindings);
 
     const ModuleRegistry &registry() const { return registry_; }
+    bool isUnloading(const std::string &module) const { return unloading_.count(module) != 0; }
     const std::deque<RequestRecord> &history() const { return history_; }
     std::size_t loadsInFlight() const { return flights_.size(); }
 
@@ -87,12 +102,15 @@ private:
     using FlightDone = std::function<void(int error, const std::string &failedModule,
                                           const std::vector<std::string> &inserted)>;
 
-    void insertModule(const std::string &module, const RequestRecord &request, FlightDone done);
+    void insertModule(const std::string &module, const RequestRecord &request, bool autoclean,
+                      FlightDone done);
     bool canJoin(const Flight &flight);
     void finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight, int result,
                       const std::vector<std::string> &inserted, const std::string &failed);
     void finishRequest(RequestRecord record, Outcome outcome, const Done &done);
     Outcome checkUnloadable(const std::string &module);
+    void finishUnload(const std::string &module, const char *reason, int result, const Done &done);
+    void save();
 
     ModuleBackend &backend_;
     WorkerPool &pool_;
@@ -103,7 +121,11 @@ private:
     ModuleRegistry registry_;
     std::map<std::string, std::shared_ptr<Flight>> flights_;
     std::deque<RequestRecord> history_;
-    ManagerListener *listener_ = nullptr;
+    // Loads that arrived for a module while it was being removed run once the removal is done:
+    // never a load and an unload of one module at once.
+    std::map<std::string, std::vector<std::function<void()>>> unloading_;
+    std::vector<ManagerListener *> listeners_;
+    std::filesystem::path stateFile_;
 };
 
 }  // namespace lkmd

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lkmd {
@@ -19,6 +20,9 @@ struct ModuleRecord {
     std::string trigger;  // the name that was requested, e.g. "fs-vfat"
     std::string device;   // hotplug and coldplug: the devpath whose modalias was requested
     std::uint64_t loadedAtUsec = 0;  // CLOCK_REALTIME
+    bool autoclean = false;          // may be unloaded when idle
+    bool pinned = false;             // never unloaded when idle, whatever autoclean says
+    std::uint64_t identity = 0;      // inode of /sys/module/NAME: new for every load
 };
 
 // The modules lkmd inserted, and why. Modules it did not insert are absent ("external").
@@ -33,6 +37,14 @@ public:
     void retainOnly(const std::vector<std::string> &loaded);
 
     std::size_t size() const { return records_.size(); }
+    const std::map<std::string, ModuleRecord> &records() const { return records_; }
+    ModuleRecord *findMutable(const std::string &module);
+
+    // One line per record, tab-separated, under a version header. Fields come from validated
+    // names and sysfs paths; stray tabs or newlines are replaced so one record stays one line.
+    std::string serialize() const;
+    // Records of a valid file; -EINVAL on an unknown header (the file is then ignored).
+    static int parse(std::string_view text, ModuleRegistry *registry);
 
 private:
     std::map<std::string, ModuleRecord> records_;
