@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <mutex>
+#include <set>
 
 #include <libkmod.h>
 #include <spdlog/spdlog.h>
@@ -23,6 +25,22 @@ struct PlannedStep {
     bool installCommand = false;
     std::string options;
 };
+
+// Which module each worker is inserting, across all workers: since Linux 6.6 concurrent
+// finit_module() calls for one file share one load and all return 0, so the return value alone
+// cannot tell which of lkmd's insertions was the one that loaded it.
+std::mutex g_claimsLock;
+std::set<std::string> g_claims;
+
+bool claim(const std::string &module) {
+    std::lock_guard guard(g_claimsLock);
+    return g_claims.insert(module).second;
+}
+
+void release(const std::string &module) {
+    std::lock_guard guard(g_claimsLock);
+    g_claims.erase(module);
+}
 
 // print_action carries no user data; each worker thread plans one load at a time.
 thread_local std::vector<PlannedStep> *t_plan = nullptr;
@@ -226,10 +244,15 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
                 inserted->push_back(step.module);
             continue;
         }
+        // Still insert a module someone else is inserting: that waits until it is live, which
+        // the next step may need. But only the first claimant counts it as its own.
+        const bool mine = state(step.module) == ModuleState::Absent && claim(step.module);
         r = kmod_module_insert_module(stepModule.get(), 0, step.options.c_str());
-        if (r == 0)
+        if (mine)
+            release(step.module);
+        if (r == 0 && mine)
             inserted->push_back(step.module);
-        else if (r != -EEXIST)
+        else if (r != 0 && r != -EEXIST)
             return r;
     }
     failed->clear();

@@ -174,8 +174,10 @@ void Manager::load(const std::string &request, Origin origin, Done done, LoadOpt
                          [this, pending, request](int error, const std::string &failed,
                                                   const std::vector<std::string> &inserted) {
                              Outcome &outcome = pending->outcome;
-                             outcome.inserted.insert(outcome.inserted.end(), inserted.begin(),
-                                                     inserted.end());
+                             for (const std::string &name : inserted)
+                                 if (std::find(outcome.inserted.begin(), outcome.inserted.end(),
+                                               name) == outcome.inserted.end())
+                                     outcome.inserted.push_back(name);
                              if (error < 0 && outcome.error == 0) {
                                  outcome.error = error;
                                  outcome.message = insertFailure(request, failed, error);
@@ -273,6 +275,9 @@ void Manager::finishRequest(RequestRecord record, Outcome outcome, const Done &d
     if (outcome.error == -EACCES)
         logger("loader")->warn("Refused '{}' ({}): {}", record.request, originName(record.origin),
                                outcome.message);
+    else if (outcome.error == -ENOENT)  // the kernel asks for junk too (netdev-<name>)
+        logger("loader")->debug("No module for '{}' ({})", record.request,
+                                originName(record.origin));
     else if (outcome.error < 0)
         logger("loader")->info("Could not load '{}' ({}): {}", record.request,
                                originName(record.origin), outcome.message);

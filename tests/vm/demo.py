@@ -27,8 +27,18 @@ STEPS = [
     ("lkmctl info dummy", 0, "dummy", "what lkmd knows about one module"),
     ("lkmctl load vfat", 0, "Inserted vfat.", "dependencies come first: fat, then vfat"),
     ("lkmctl unload vfat", 0, "", "unload what we loaded"),
+    ("lkmctl unload fat", 0, "", ""),
     ("lkmctl unload dummy", 0, "", ""),
     ("lkmctl load no_such_module", 1, "lkmctl: ", "a failure is one sentence on stderr, exit status 1"),
+    ("echo /usr/sbin/lkmd-modprobe > /proc/sys/kernel/modprobe", 0, "",
+     "from now on the kernel's module requests go to lkmd's helper"),
+    ("mkdir -p /mnt/v && mount -t vfat -o loop /images/vfat0.img /mnt/v && echo mounted", 0,
+     "mounted", "no vfat loaded: the kernel asks for loop, fs-vfat and the codepages"),
+    ("lkmctl requests", 0, "fs-vfat", "every request the kernel made, and what lkmd did"),
+    ("lkmctl info vfat", 0, "kernel", "origin 'kernel', trigger 'fs-vfat'"),
+    ("lkmctl unload vfat", 1, "in use", "never unload what is in use: the image is mounted"),
+    ("umount /mnt/v && sleep 7 && grep -cw vfat /proc/modules", 1, "0",
+     "unused now: after its idle timeout (2 s here) lkmd removes what it loaded on demand"),
 ]
 
 
@@ -49,10 +59,13 @@ def main() -> int:
     guest = Guest(build_dir=args.build_dir, name="demo")
     try:
         guest.add_lkmd()
+        guest.add_vfat_image("/images/vfat0.img")
+        # A short idle timeout, so that the demo shows autoclean without waiting a minute.
+        guest.add_text("/etc/lkmd/lkmd.conf", "[Autoclean]\nIdleTimeout=2s\n")
         with guest as g:
             say(f"    {g.kernel.package} {g.kernel.version}, booted in qemu in {g.boot_seconds:.1f} s")
             say(f"==> Starting the system bus and lkmd (uname -r: {g.kernel.kver})")
-            g.start_lkmd()
+            g.start_lkmd(["--config-dir=/etc/lkmd"])
             say(f"    lkmd owns org.lkmd1 (pid {g.lkmd.pid})")
             failures = 0
             for cmd, want_rc, want_text, why in STEPS:
@@ -75,7 +88,8 @@ def main() -> int:
                 say(f"==> {failures} step(s) did not go as expected; lkmd's log:")
                 say(indent(g.lkmd_log()))
                 return 1
-            say("==> Done: lkmd loaded and unloaded modules on a real kernel.")
+            say("==> Done: lkmd loaded and unloaded modules on a real kernel, over D-Bus and for")
+            say("    the kernel's own requests, and cleaned up what nobody used any more.")
             return 0
     except KernelUnavailable as e:
         say(f"!! cannot get Debian's kernel: {e}")
