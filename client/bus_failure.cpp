@@ -51,10 +51,27 @@ std::string whatFailed(Command command, std::string_view module) {
             return "load " + quoteEscaped(module);
         case Command::Unload:
             return "unload " + quoteEscaped(module);
+        case Command::Pin:
+            return "pin " + quoteEscaped(module);
+        case Command::Unpin:
+            return "unpin " + quoteEscaped(module);
         case Command::Requests:
             return "list requests";
         default:
             return "list modules";
+    }
+}
+
+// The commands that need CAP_SYS_MODULE.
+bool changesModules(Command command) {
+    switch (command) {
+        case Command::Load:
+        case Command::Unload:
+        case Command::Pin:
+        case Command::Unpin:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -67,9 +84,18 @@ std::string reason(Command command, const BusFailure &failure) {
     // sd-bus refuses SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE) members with this name and a message
     // naming the method; the capability is what the user needs to hear.
     if (failure.name == "org.freedesktop.DBus.Error.AccessDenied")
-        return command == Command::Load || command == Command::Unload
-                   ? "permission denied (needs CAP_SYS_MODULE or root)"
-                   : "permission denied";
+        return changesModules(command) ? "permission denied (needs CAP_SYS_MODULE or root)"
+                                       : "permission denied";
+    // An lkmd older than lkmctl: load --autoclean (LoadModuleEx), pin and unpin (SetModulePinned)
+    // use calls it may not have. Elsewhere sd-bus's message names the method, which is enough.
+    if (failure.name == "org.freedesktop.DBus.Error.UnknownMethod" &&
+        (command == Command::Load || command == Command::Pin || command == Command::Unpin))
+        return "this version of lkmd does not support it";
+    // Only what lkmd loaded has a pin: the shared phrase, "module is not loaded", would mislead
+    // for a module that someone else loaded.
+    if ((command == Command::Pin || command == Command::Unpin) &&
+        failure.name == bus::kErrorNotLoaded && failure.message.empty())
+        return "lkmd did not load it";
     // sd_bus_call() names its own ETIMEDOUT so; the daemon may still finish the load.
     if (failure.name == "org.freedesktop.DBus.Error.Timeout")
         return "lkmd did not reply in time";

@@ -18,6 +18,7 @@ constexpr std::array kCommands = {
     CommandName{"status", Command::Status},     CommandName{"list", Command::List},
     CommandName{"requests", Command::Requests}, CommandName{"info", Command::Info},
     CommandName{"load", Command::Load},         CommandName{"unload", Command::Unload},
+    CommandName{"pin", Command::Pin},           CommandName{"unpin", Command::Unpin},
 };
 
 Command commandForName(std::string_view name) {
@@ -34,7 +35,16 @@ ParseResult failure(std::string error) {
 }  // namespace
 
 bool takesModule(Command command) {
-    return command == Command::Info || command == Command::Load || command == Command::Unload;
+    switch (command) {
+        case Command::Info:
+        case Command::Load:
+        case Command::Unload:
+        case Command::Pin:
+        case Command::Unpin:
+            return true;
+        default:
+            return false;
+    }
 }
 
 ParseResult parseArguments(const std::vector<std::string_view> &args) {
@@ -55,6 +65,8 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
             parsed.json = true;
         } else if (arg == "--no-legend") {
             parsed.legend = false;
+        } else if (arg == "--autoclean") {
+            parsed.autoclean = true;
         } else {
             return failure("unknown option " + quoteEscaped(arg));
         }
@@ -66,6 +78,10 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
     parsed.command = commandForName(positional[0]);
     if (parsed.command == Command::None)
         return failure("unknown command " + quoteEscaped(positional[0]));
+    // Silently ignoring it elsewhere would let "lkmctl --autoclean info x" look like it did
+    // something.
+    if (parsed.autoclean && parsed.command != Command::Load)
+        return failure("--autoclean only applies to load");
 
     const std::size_t expected = takesModule(parsed.command) ? 2 : 1;
     if (positional.size() < expected)
@@ -89,12 +105,15 @@ std::string helpText() {
            "  info MODULE     Show everything known about a loaded module\n"
            "  load MODULE     Load a module and the modules it depends on\n"
            "  unload MODULE   Unload a module\n"
+           "  pin MODULE      Keep a module lkmd loaded from being unloaded when idle\n"
+           "  unpin MODULE    Let lkmd unload a pinned module again when idle\n"
            "\n"
            "Options:\n"
            "  -h --help       Show this help and exit\n"
            "     --version    Show the version and exit\n"
            "     --json       Print JSON instead of text\n"
            "     --no-legend  Leave out the header and footer of list and requests\n"
+           "     --autoclean  load: let lkmd unload the modules it inserts once idle\n"
            "\n"
            "See the lkmctl(1) man page for details.\n";
 }

@@ -7,13 +7,26 @@
 
 namespace lkmd::client {
 
-enum class Command { None, Help, Version, Status, List, Requests, Info, Load, Unload };
+enum class Command {
+    None,
+    Help,
+    Version,
+    Status,
+    List,
+    Requests,
+    Info,
+    Load,
+    Unload,
+    Pin,
+    Unpin,
+};
 
 struct CliArgs {
     Command command = Command::None;
-    std::string module;  // the argument of info, load and unload
+    std::string module;  // the argument of info, load, unload, pin and unpin
     bool json = false;
     bool legend = true;
+    bool autoclean = false;  // load --autoclean
 };
 
 struct ParseResult {

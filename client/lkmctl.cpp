@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // lkmctl: asks lkmd over D-Bus to load, unload and describe kernel modules. Everything that can
 // be decided without the bus lives in cli_args, output and bus_failure; this file only talks.
+#include <time.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <new>
 #include <string>
 #include <string_view>
@@ -49,16 +52,18 @@ BusFailure malformedReply(int r) {
     return BusFailure{{}, "malformed reply from lkmd: " + std::string(std::strerror(-r)), -r};
 }
 
-// One org.lkmd1.Manager call with an optional string argument. Returns a negative errno and fills
-// failure when the call fails.
-int callManager(sd_bus *bus, const char *method, const char *argument, std::uint64_t timeoutUsec,
-                MessagePtr &reply, BusFailure &failure) {
+// Appends a call's arguments; returns a negative errno on failure.
+using AppendArguments = std::function<int(sd_bus_message *)>;
+
+// One org.lkmd1.Manager call. Returns a negative errno and fills failure when the call fails.
+int callManager(sd_bus *bus, const char *method, const AppendArguments &appendArguments,
+                std::uint64_t timeoutUsec, MessagePtr &reply, BusFailure &failure) {
     sd_bus_message *raw = nullptr;
     int r = sd_bus_message_new_method_call(bus, &raw, bus::kServiceName, bus::kManagerPath,
                                            bus::kManagerInterface, method);
     MessagePtr call(raw);
-    if (r >= 0 && argument != nullptr)
-        r = sd_bus_message_append(call.get(), "s", argument);
+    if (r >= 0 && appendArguments)
+        r = appendArguments(call.get());
     if (r < 0) {
         failure = BusFailure{{}, {}, -r};
         return r;
@@ -73,6 +78,23 @@ int callManager(sd_bus *bus, const char *method, const char *argument, std::uint
         return r;
     }
     return 0;
+}
+
+// The same, for the methods whose only argument is a string.
+int callManager(sd_bus *bus, const char *method, const char *argument, std::uint64_t timeoutUsec,
+                MessagePtr &reply, BusFailure &failure) {
+    const AppendArguments append = [argument](sd_bus_message *call) {
+        return sd_bus_message_append(call, "s", argument);
+    };
+    return callManager(bus, method, argument ? append : AppendArguments{}, timeoutUsec, reply,
+                       failure);
+}
+
+std::uint64_t realtimeNowUsec() {
+    struct timespec ts = {};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
+           static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
 }
 
 int readVersion(sd_bus *bus, std::string &version, BusFailure &failure) {
@@ -128,7 +150,7 @@ int runList(sd_bus *bus, const CliArgs &args) {
         return kExitFailure;
     }
     print(args.json ? dumpJson(moduleListJson(std::move(modules)))
-                    : formatModuleList(std::move(modules), args.legend));
+                    : formatModuleList(std::move(modules), args.legend, realtimeNowUsec()));
     return kExitSuccess;
 }
 
@@ -166,15 +188,26 @@ int runInfo(sd_bus *bus, const CliArgs &args) {
         return kExitFailure;
     }
     const ModuleInfo module = moduleInfoFromProperties(properties);
-    print(args.json ? dumpJson(moduleDetailsJson(module)) : formatModuleDetails(module));
+    print(args.json ? dumpJson(moduleDetailsJson(module))
+                    : formatModuleDetails(module, realtimeNowUsec()));
     return kExitSuccess;
 }
 
 int runLoad(sd_bus *bus, const CliArgs &args) {
     MessagePtr reply;
     BusFailure failure;
-    int r =
-        callManager(bus, "LoadModule", args.module.c_str(), kModuleCallTimeoutUsec, reply, failure);
+    int r;
+    if (args.autoclean) {
+        // LoadModuleEx only for --autoclean: a plain load keeps working with an older lkmd.
+        const AppendArguments append = [&args](sd_bus_message *call) {
+            return sd_bus_message_append(call, "sa{sv}", args.module.c_str(), 1, "Autoclean", "b",
+                                         1);
+        };
+        r = callManager(bus, "LoadModuleEx", append, kModuleCallTimeoutUsec, reply, failure);
+    } else {
+        r = callManager(bus, "LoadModule", args.module.c_str(), kModuleCallTimeoutUsec, reply,
+                        failure);
+    }
     std::vector<std::string> inserted;
     if (r >= 0) {
         r = readStringArray(reply.get(), inserted);
@@ -199,6 +232,21 @@ int runUnload(sd_bus *bus, const CliArgs &args) {
         return kExitFailure;
     }
     print(args.json ? dumpJson(unloadResultJson(args.module)) : formatUnloadResult(args.module));
+    return kExitSuccess;
+}
+
+int runSetPinned(sd_bus *bus, const CliArgs &args, bool pinned) {
+    MessagePtr reply;
+    BusFailure failure;
+    const AppendArguments append = [&args, pinned](sd_bus_message *call) {
+        return sd_bus_message_append(call, "sb", args.module.c_str(), pinned ? 1 : 0);
+    };
+    if (callManager(bus, "SetModulePinned", append, kDefaultTimeoutUsec, reply, failure) < 0) {
+        printFailure(describeCallFailure(args.command, args.module, failure));
+        return kExitFailure;
+    }
+    print(args.json ? dumpJson(pinResultJson(args.module, pinned))
+                    : formatPinResult(args.module, pinned));
     return kExitSuccess;
 }
 
@@ -230,6 +278,10 @@ int runOnBus(const CliArgs &args) {
             return runLoad(bus.get(), args);
         case Command::Unload:
             return runUnload(bus.get(), args);
+        case Command::Pin:
+            return runSetPinned(bus.get(), args, true);
+        case Command::Unpin:
+            return runSetPinned(bus.get(), args, false);
         case Command::None:
         case Command::Help:
         case Command::Version:

@@ -104,7 +104,9 @@ int main(int argc, char **argv) {
     if (argc != 4 || std::strcmp(argv[1], "-q") != 0 || std::strcmp(argv[2], "--") != 0)
         execKmod(argv);
     const char *name = argv[3];
-    if (lkmd::whyInvalidRequestName(name) != nullptr)
+    // The kernel's names are at most 55 bytes; anything longer is not a request_module() call.
+    if (lkmd::whyInvalidRequestName(name) != nullptr ||
+        std::strlen(name) > lkmd::wire::kMaxRequestName)
         return EXIT_FAILURE;
     const std::vector<std::uint8_t> request = lkmd::wire::encodeRequest(name);
 

@@ -16,6 +16,11 @@ ModuleInfo moduleInfoFromProperties(const PropertyMap &properties) {
     assignStrings(properties, "Holders", module.holders);
     assignStrings(properties, "Drivers", module.drivers);
     assignStrings(properties, "Devices", module.devices);
+    assignBool(properties, "Autoclean", module.autoclean);
+    assignBool(properties, "Pinned", module.pinned);
+    assignInteger(properties, "IdleSince", module.idleSinceUsec);
+    assignInteger(properties, "UnloadAt", module.unloadAtUsec);
+    assignString(properties, "KeptBecause", module.keptBecause);
     return module;
 }
 

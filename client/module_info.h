@@ -22,6 +22,14 @@ struct ModuleInfo {
     std::vector<std::string> holders;
     std::vector<std::string> drivers;  // GetModule only
     std::vector<std::string> devices;  // GetModule only
+
+    // Autoclean (issue 5). A daemon without autoclean sends none of these: the defaults then say
+    // "not a candidate, not pinned, not idle", which is what such a daemon does.
+    bool autoclean = false;           // lkmd will unload it once it has been idle long enough
+    bool pinned = false;              // SetModulePinned: never unloaded for being idle
+    std::uint64_t idleSinceUsec = 0;  // CLOCK_REALTIME, 0 when not idle or not tracked
+    std::uint64_t unloadAtUsec = 0;   // CLOCK_REALTIME when it goes if it stays idle, 0 for never
+    std::string keptBecause;          // why it is not going, empty when it is idle and will go
 };
 
 // Unknown keys are ignored and missing or mistyped keys keep their defaults.

@@ -39,6 +39,20 @@ nlohmann::ordered_json isoTimeJson(std::uint64_t realtimeUsec) {
     return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
 
+std::string yesNo(bool flag) {
+    return flag ? "yes" : "no";
+}
+
+// When the module goes, with how long until then: "2024-05-01 12:01:00 (in 42s)".
+std::string unloadTimeText(std::uint64_t unloadAtUsec, std::uint64_t nowUsec) {
+    if (unloadAtUsec == 0)
+        return "-";
+    const std::string when = formatLocalTime(unloadAtUsec);
+    if (unloadAtUsec <= nowUsec)
+        return when + " (due now)";
+    return when + " (in " + formatDuration(unloadAtUsec - nowUsec) + ")";
+}
+
 // "N things listed.", with the noun in the singular for one.
 std::string listedFooter(std::size_t count, std::string_view singular) {
     return std::to_string(count) + " " + std::string(singular) + (count == 1 ? "" : "s") +
@@ -58,6 +72,13 @@ nlohmann::ordered_json moduleJson(const ModuleInfo &module) {
         {"holders", module.holders},
         {"loaded_at", isoTimeJson(module.loadedAtUsec)},
         {"loaded_at_usec", module.loadedAtUsec},
+        {"autoclean", module.autoclean},
+        {"pinned", module.pinned},
+        {"idle_since", isoTimeJson(module.idleSinceUsec)},
+        {"idle_since_usec", module.idleSinceUsec},
+        {"unload_at", isoTimeJson(module.unloadAtUsec)},
+        {"unload_at_usec", module.unloadAtUsec},
+        {"kept_because", module.keptBecause},
     };
 }
 
@@ -79,14 +100,31 @@ nlohmann::ordered_json statusJson(std::string_view version,
     };
 }
 
-std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend) {
+std::string autocleanSummary(const ModuleInfo &module, std::uint64_t nowUsec) {
+    if (!isLoadedByLkmd(module))
+        return "-";
+    if (module.pinned)
+        return "pinned";
+    if (module.unloadAtUsec != 0)
+        return module.unloadAtUsec > nowUsec
+                   ? "idle, goes in " + formatDuration(module.unloadAtUsec - nowUsec)
+                   : "idle, goes now";
+    if (module.idleSinceUsec != 0 && module.keptBecause.empty())
+        return "idle";
+    return "kept";
+}
+
+std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend, std::uint64_t nowUsec) {
     sortByName(modules);
+    // AUTOCLEAN comes last because its cells have spaces: the columns before it stay one
+    // awk field each (LOADED is two).
     Table table({
         {"MODULE"},
         {"ORIGIN"},
         {"TRIGGER"},
         {"REFCNT", Table::Align::Right},
         {"LOADED"},
+        {"AUTOCLEAN"},
     });
     for (const ModuleInfo &module : modules)
         table.addRow({
@@ -95,6 +133,7 @@ std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend) {
             orDash(module.trigger),
             refCountText(module.refCount),
             formatLocalTime(module.loadedAtUsec),
+            autocleanSummary(module, nowUsec),
         });
 
     if (!legend)
@@ -149,7 +188,7 @@ nlohmann::ordered_json requestListJson(const std::vector<RequestInfo> &requests)
     return list;
 }
 
-std::string formatModuleDetails(const ModuleInfo &module) {
+std::string formatModuleDetails(const ModuleInfo &module, std::uint64_t nowUsec) {
     return formatKeyValueLines({
         {"Module", module.name},
         {"Origin", orDash(module.origin)},
@@ -162,6 +201,11 @@ std::string formatModuleDetails(const ModuleInfo &module) {
         {"Holders", joinedOrDash(module.holders, ", ")},
         {"Drivers", joinedOrDash(module.drivers, ", ")},
         {"Devices", joinedOrDash(module.devices, ", ")},
+        {"Autoclean", yesNo(module.autoclean)},
+        {"Pinned", yesNo(module.pinned)},
+        {"Idle since", formatLocalTime(module.idleSinceUsec)},
+        {"Unloads at", unloadTimeText(module.unloadAtUsec, nowUsec)},
+        {"Kept because", orDash(module.keptBecause)},
     });
 }
 
@@ -192,6 +236,14 @@ std::string formatUnloadResult(std::string_view name) {
 
 nlohmann::ordered_json unloadResultJson(std::string_view name) {
     return {{"unloaded", name}};
+}
+
+std::string formatPinResult(std::string_view name, bool pinned) {
+    return (pinned ? "Pinned " : "Unpinned ") + escapeForTerminal(name) + ".\n";
+}
+
+nlohmann::ordered_json pinResultJson(std::string_view name, bool pinned) {
+    return {{"module", name}, {"pinned", pinned}};
 }
 
 std::string dumpJson(const nlohmann::ordered_json &value) {

@@ -20,4 +20,12 @@ void assignStrings(const PropertyMap &properties, std::string_view key,
         target = *list;
 }
 
+void assignBool(const PropertyMap &properties, std::string_view key, bool &target) {
+    const auto it = properties.find(key);
+    if (it == properties.end())
+        return;
+    if (const auto *flag = std::get_if<bool>(&it->second))
+        target = *flag;
+}
+
 }  // namespace lkmd::client

@@ -24,6 +24,7 @@ using PropertyMap = std::map<std::string, PropertyValue, std::less<>>;
 void assignString(const PropertyMap &properties, std::string_view key, std::string &target);
 void assignStrings(const PropertyMap &properties, std::string_view key,
                    std::vector<std::string> &target);
+void assignBool(const PropertyMap &properties, std::string_view key, bool &target);
 
 template <typename Integer>
 std::optional<Integer> integerProperty(const PropertyMap &properties, std::string_view key) {

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <array>
+#include <string>
 
 namespace lkmd::client {
 namespace {
@@ -135,6 +136,29 @@ std::string formatIso8601Utc(std::uint64_t realtimeUsec) {
     std::array<char, 64> buffer;
     const std::size_t length = strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return std::string(buffer.data(), length);
+}
+
+std::string formatDuration(std::uint64_t usec) {
+    struct Unit {
+        std::uint64_t seconds;
+        const char *suffix;
+    };
+    static constexpr std::array<Unit, 4> kUnits = {Unit{86400, "d"}, Unit{3600, "h"},
+                                                   Unit{60, "min"}, Unit{1, "s"}};
+
+    const std::uint64_t seconds = usec / kUsecPerSec + (usec % kUsecPerSec != 0 ? 1 : 0);
+    for (std::size_t i = 0; i < kUnits.size(); i++) {
+        if (seconds < kUnits[i].seconds)
+            continue;
+        std::string text = std::to_string(seconds / kUnits[i].seconds) + kUnits[i].suffix;
+        if (i + 1 < kUnits.size()) {
+            const std::uint64_t rest = seconds % kUnits[i].seconds / kUnits[i + 1].seconds;
+            if (rest != 0)
+                text += " " + std::to_string(rest) + kUnits[i + 1].suffix;
+        }
+        return text;
+    }
+    return "0s";
 }
 
 }  // namespace lkmd::client

@@ -26,4 +26,8 @@ std::string formatLocalTime(std::uint64_t realtimeUsec);
 // ISO 8601 in UTC, "YYYY-MM-DDTHH:MM:SSZ"; empty for 0 (unknown).
 std::string formatIso8601Utc(std::uint64_t realtimeUsec);
 
+// A span of time in its two largest units, as systemd prints them: "42s", "4min 10s", "1h 5min",
+// "2d 3h". Rounded up to whole seconds, so that a deadline still ahead never reads "0s".
+std::string formatDuration(std::uint64_t usec);
+
 }  // namespace lkmd::client

@@ -54,6 +54,12 @@ class BusEnv:
         self.bus = None
         self.daemon = None
         self.monitor = None
+        self._files = []
+
+    def _open(self, path, mode):
+        f = open(path, mode)
+        self._files.append(f)
+        return f
 
     def lkmd_path(self):
         return os.path.join(build_dir(), 'daemon', 'lkmd')
@@ -74,7 +80,7 @@ class BusEnv:
         self.monitor_log = os.path.join(self.dir, 'signals.log')
         self.monitor = subprocess.Popen(
             ['dbus-monitor', '--system', "type='signal',interface='org.lkmd1.Manager'"],
-            stdout=open(self.monitor_log, 'w'), stderr=subprocess.DEVNULL, env=self.env)
+            stdout=self._open(self.monitor_log, 'w'), stderr=subprocess.DEVNULL, env=self.env)
         self.start_daemon()
         return self
 
@@ -90,7 +96,7 @@ class BusEnv:
              '--procfs=' + os.path.join(self.dir, 'proc'),
              '--sysfs=' + os.path.join(self.dir, 'sys'), '--runtime-dir=' + self.runtime_dir,
              '--config-dir=' + self.config_dir, '--log-level=debug', *extra_args],
-            stdout=subprocess.DEVNULL, stderr=open(self.log_path, 'a'), env=self.env)
+            stdout=subprocess.DEVNULL, stderr=self._open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')
 
     def name_has_owner(self):
@@ -117,6 +123,8 @@ class BusEnv:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        for f in self._files:
+            f.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self):

@@ -341,27 +341,28 @@ TEST_F(List, IsSortedWithDashesForUnknownValues) {
     vfat.loadedAtUsec = kNoonUsec;
     ModuleInfo ext4 = module("ext4", "external");
     ext4.refCount = -1;
-    EXPECT_EQ(formatModuleList({vfat, ext4}, true),
-              "MODULE  ORIGIN    TRIGGER  REFCNT  LOADED\n"
-              "ext4    external  -             -  -\n"
-              "vfat    kernel    fs-vfat       0  2024-05-01 12:00:00\n"
+    EXPECT_EQ(formatModuleList({vfat, ext4}, true, kNoonUsec),
+              "MODULE  ORIGIN    TRIGGER  REFCNT  LOADED               AUTOCLEAN\n"
+              "ext4    external  -             -  -                    -\n"
+              "vfat    kernel    fs-vfat       0  2024-05-01 12:00:00  kept\n"
               "\n"
               "2 modules listed.\n");
 }
 
 TEST_F(List, WithoutLegendPrintsOnlyRows) {
-    EXPECT_EQ(formatModuleList({module("b"), module("a")}, false),
-              "a  bus  -  0  -\n"
-              "b  bus  -  0  -\n");
+    EXPECT_EQ(formatModuleList({module("b"), module("a")}, false, kNoonUsec),
+              "a  bus  -  0  -  kept\n"
+              "b  bus  -  0  -  kept\n");
 }
 
 TEST_F(List, SaysModuleInTheSingular) {
-    EXPECT_THAT(formatModuleList({module("a")}, true), HasSubstr("\n1 module listed.\n"));
+    EXPECT_THAT(formatModuleList({module("a")}, true, kNoonUsec),
+                HasSubstr("\n1 module listed.\n"));
 }
 
 TEST_F(List, PrintsOnlyTheFooterWhenEmpty) {
-    EXPECT_EQ(formatModuleList({}, true), "0 modules listed.\n");
-    EXPECT_EQ(formatModuleList({}, false), "");
+    EXPECT_EQ(formatModuleList({}, true, kNoonUsec), "0 modules listed.\n");
+    EXPECT_EQ(formatModuleList({}, false, kNoonUsec), "");
 }
 
 TEST_F(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
@@ -372,7 +373,9 @@ TEST_F(List, JsonIsASortedArrayWithNullForUnknownLoadTime) {
     ASSERT_EQ(json.size(), 2u);
     EXPECT_EQ(json[0].dump(),
               R"({"name":"ext4","origin":"external","trigger":"","device":"","refcnt":0,)"
-              R"("size":16384,"state":"live","holders":[],"loaded_at":null,"loaded_at_usec":0})");
+              R"("size":16384,"state":"live","holders":[],"loaded_at":null,"loaded_at_usec":0,)"
+              R"("autoclean":false,"pinned":false,"idle_since":null,"idle_since_usec":0,)"
+              R"("unload_at":null,"unload_at_usec":0,"kept_because":""})");
     EXPECT_EQ(json[1]["loaded_at"], "2024-05-01T12:00:00Z");
     EXPECT_EQ(json[1]["loaded_at_usec"], kNoonUsec);
     EXPECT_EQ(json[1]["holders"].dump(), R"(["x"])");
@@ -389,18 +392,25 @@ TEST_F(Info, ListsEveryFieldWithCommasAndDashes) {
     e1000.loadedAtUsec = kNoonUsec;
     e1000.drivers = {"pci:e1000"};
     e1000.devices = {"0000:00:03.0", "0000:00:04.0"};
-    EXPECT_EQ(formatModuleDetails(e1000),
-              "  Module: e1000\n"
-              "  Origin: hotplug\n"
-              " Trigger: pci:v00008086d0000100E\n"
-              "  Device: /devices/pci0000:00/0000:00:03.0\n"
-              "   State: live\n"
-              "RefCount: 0\n"
-              "    Size: 16384 bytes\n"
-              "  Loaded: 2024-05-01 12:00:00\n"
-              " Holders: -\n"
-              " Drivers: pci:e1000\n"
-              " Devices: 0000:00:03.0, 0000:00:04.0\n");
+    e1000.autoclean = true;
+    e1000.keptBecause = "bound to 0000:00:03.0";
+    EXPECT_EQ(formatModuleDetails(e1000, kNoonUsec),
+              "      Module: e1000\n"
+              "      Origin: hotplug\n"
+              "     Trigger: pci:v00008086d0000100E\n"
+              "      Device: /devices/pci0000:00/0000:00:03.0\n"
+              "       State: live\n"
+              "    RefCount: 0\n"
+              "        Size: 16384 bytes\n"
+              "      Loaded: 2024-05-01 12:00:00\n"
+              "     Holders: -\n"
+              "     Drivers: pci:e1000\n"
+              "     Devices: 0000:00:03.0, 0000:00:04.0\n"
+              "   Autoclean: yes\n"
+              "      Pinned: no\n"
+              "  Idle since: -\n"
+              "  Unloads at: -\n"
+              "Kept because: bound to 0000:00:03.0\n");
 }
 
 TEST_F(Info, JsonAddsDriversAndDevicesToTheListKeys) {

@@ -205,7 +205,7 @@ TEST(ModuleInfoFromProperties, ReadsTheDevice) {
 TEST_F(ModuleDevice, InfoPrintsADashWhenThereIsNone) {
     ModuleInfo vfat;
     vfat.name = "vfat";
-    EXPECT_THAT(formatModuleDetails(vfat), HasSubstr("\n  Device: -\n"));
+    EXPECT_THAT(formatModuleDetails(vfat, kNoonUsec), HasSubstr("\n      Device: -\n"));
 }
 
 TEST_F(ModuleDevice, IsInTheJsonOfListAndInfoAfterTrigger) {
@@ -223,7 +223,7 @@ TEST_F(ModuleDevice, DoesNotChangeTheListTable) {
     ModuleInfo e1000;
     e1000.name = "e1000";
     e1000.device = "/devices/pci0000:00/0000:00:03.0";
-    EXPECT_THAT(formatModuleList({e1000}, true), ::testing::Not(HasSubstr("devices")));
+    EXPECT_THAT(formatModuleList({e1000}, true, kNoonUsec), ::testing::Not(HasSubstr("devices")));
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ protected:
                         std::chrono::steady_clock::now().time_since_epoch())
                         .count());
             });
-        manager_->setListener(&recorder_);
+        manager_->addListener(&recorder_);
     }
 
     Outcome runUntilDone(const std::function<void(Manager::Done)> &start) {
