@@ -112,6 +112,8 @@ const sd_bus_vtable BusService::kVtable[] = {
                             SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
     SD_BUS_METHOD_WITH_ARGS("UnloadModule", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
                             BusService::onUnloadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+    SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, BusService::onReload,
+                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
     SD_BUS_METHOD_WITH_ARGS("ListModules", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", modules),
                             BusService::onListModules, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{sv}", module),
@@ -233,6 +235,18 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
         return r;
     static_cast<BusService *>(userdata)->startLoad(message, request.c_str(), std::move(options));
     return 1;
+}
+
+int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+    auto *self = static_cast<BusService *>(userdata);
+    std::string problems;
+    const int r = self->reload_ ? self->reload_(&problems) : -EOPNOTSUPP;
+    if (r == -EBADMSG)
+        return sd_bus_error_setf(error, bus::kErrorInvalidConfig,
+                                 "kept the running configuration: %s", problems.c_str());
+    if (r < 0)
+        return r;
+    return sd_bus_reply_method_return(message, nullptr);
 }
 
 int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error) {

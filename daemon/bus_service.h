@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <systemd/sd-bus.h>
 
 #include "autoclean.h"
@@ -19,6 +22,10 @@ public:
     // Registers the object; the caller requests the name afterwards, once everything is served.
     int start();
 
+    // Re-reads the configuration; on errors keeps the running one and fills *problems.
+    using ReloadHandler = std::function<int(std::string *problems)>;
+    void setReloadHandler(ReloadHandler handler) { reload_ = std::move(handler); }
+
     void moduleLoaded(const std::string &module, Origin origin) override;
     void moduleUnloaded(const std::string &module, const char *reason) override;
 
@@ -26,6 +33,7 @@ private:
     void startLoad(sd_bus_message *message, const char *name, LoadOptions options);
     static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onReload(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
@@ -39,6 +47,7 @@ private:
     sd_bus *bus_;
     Manager &manager_;
     Autoclean &autoclean_;
+    ReloadHandler reload_;
     BusSlotPtr slot_;
 };
 

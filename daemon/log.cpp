@@ -33,15 +33,20 @@ int syslogPriority(spdlog::level::level_enum level) {
     }
 }
 
-// Structured entries: the component becomes LKMD_COMPONENT= so journalctl can filter on it.
+thread_local const std::string *t_module = nullptr;
+
+// Structured entries: the component becomes LKMD_COMPONENT= so journalctl can filter on it, and
+// the module an entry is about becomes MODULE=.
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
 protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         const std::string_view component(msg.logger_name.data(), msg.logger_name.size());
+        const std::string module = t_module != nullptr ? "MODULE=" + *t_module : "";
         sd_journal_send("MESSAGE=%.*s", static_cast<int>(msg.payload.size()), msg.payload.data(),
                         "PRIORITY=%d", syslogPriority(msg.level), "LKMD_COMPONENT=%.*s",
                         static_cast<int>(component.size()), component.data(),
-                        "SYSLOG_IDENTIFIER=lkmd", nullptr);
+                        "SYSLOG_IDENTIFIER=lkmd", module.empty() ? nullptr : module.c_str(),
+                        nullptr);
     }
     void flush_() override {}
 };
@@ -81,6 +86,14 @@ void setupLogging(spdlog::level::level_enum level) {
         existing->sinks() = sinks();
         existing->set_level(level);
     });
+}
+
+ModuleLogField::ModuleLogField(const std::string &module) : previous_(t_module) {
+    t_module = &module;
+}
+
+ModuleLogField::~ModuleLogField() {
+    t_module = previous_;
 }
 
 std::shared_ptr<spdlog::logger> logger(const std::string &component) {

@@ -14,4 +14,17 @@ void setupLogging(spdlog::level::level_enum level);
 // One logger per component ("lkmd", "bus", "loader", "kmod"), sharing the sinks set up above.
 std::shared_ptr<spdlog::logger> logger(const std::string &component);
 
+// While one lives, journal entries logged on this thread carry MODULE=<module>, so that
+// `journalctl -u lkmd MODULE=vfat` finds what happened to vfat.
+class ModuleLogField {
+public:
+    explicit ModuleLogField(const std::string &module);
+    ~ModuleLogField();
+    ModuleLogField(const ModuleLogField &) = delete;
+    ModuleLogField &operator=(const ModuleLogField &) = delete;
+
+private:
+    const std::string *previous_;
+};
+
 }  // namespace lkmd

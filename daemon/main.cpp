@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -70,6 +73,81 @@ int fail(const char *what, int error) {
     return EXIT_FAILURE;
 }
 
+// SIGTERM/SIGINT stop lkmd once the loads and unloads in flight have finished and been answered
+// (udevd learned not to kill a probe halfway); SIGHUP re-reads the configuration.
+class Signals {
+public:
+    using Reload = std::function<int(std::string *)>;
+
+    Signals(sd_event *event, Manager &manager, Reload reload)
+        : event_(event), manager_(manager), reload_(std::move(reload)) {}
+
+    int start() {
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (int signal : {SIGTERM, SIGINT, SIGHUP})
+            sigaddset(&mask, signal);
+        if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
+            return -errno;
+        for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+            sd_event_source *source = nullptr;
+            const int r = sd_event_add_signal(event_, &source, signal, onSignal, this);
+            if (r < 0)
+                return r;
+            sources_.emplace_back(source);
+        }
+        return 0;
+    }
+
+private:
+    static int onSignal(sd_event_source *, const signalfd_siginfo *info, void *userdata) {
+        auto *self = static_cast<Signals *>(userdata);
+        if (info->ssi_signo == SIGHUP) {
+            std::string problems;
+            sd_notify(false, "RELOADING=1");
+            self->reload_(&problems);
+            sd_notify(false, "READY=1");
+            return 0;
+        }
+        if (self->stopping_)
+            return 0;
+        self->stopping_ = true;
+        const std::size_t pending = self->manager_.workInFlight();
+        sd_notifyf(false, "STOPPING=1\nSTATUS=Waiting for %zu loads and unloads in flight",
+                   pending);
+        if (pending > 0)
+            logger("lkmd")->info("Stopping once {} loads and unloads in flight are done", pending);
+        self->exitWhenIdle();
+        return 0;
+    }
+
+    void exitWhenIdle() {
+        if (manager_.workInFlight() == 0) {
+            sd_event_exit(event_, 0);
+            return;
+        }
+        sd_event_source *source = nullptr;
+        if (sd_event_add_time_relative(event_, &source, CLOCK_MONOTONIC, 100'000, 0, onPoll, this) <
+            0) {
+            sd_event_exit(event_, 0);
+            return;
+        }
+        poll_.reset(source);
+    }
+
+    static int onPoll(sd_event_source *, uint64_t, void *userdata) {
+        static_cast<Signals *>(userdata)->exitWhenIdle();
+        return 0;
+    }
+
+    sd_event *event_;
+    Manager &manager_;
+    Reload reload_;
+    std::vector<EventSourcePtr> sources_;
+    EventSourcePtr poll_;
+    bool stopping_ = false;
+};
+
 int run(const Options &options) {
     BackendFactory factory;
     if (!options.fakeKernel.empty()) {
@@ -100,9 +178,6 @@ int run(const Options &options) {
     if (r < 0)
         return fail("Could not create the event loop", r);
     EventPtr event(rawEvent);
-    r = sd_event_set_signal_exit(event.get(), true);
-    if (r < 0)
-        return fail("Could not handle SIGTERM/SIGINT", r);
     r = sd_event_set_watchdog(event.get(), true);
     if (r < 0)
         return fail("Could not set up the watchdog", r);
@@ -150,6 +225,33 @@ int run(const Options &options) {
         return fail("Could not connect to the system bus", r);
     BusPtr bus(rawBus);
     BusService service(bus.get(), manager, autoclean);
+    // Reload keeps the running configuration whole when the new one has an error anywhere.
+    auto reload = [&](std::string *problems) {
+        std::vector<ConfigDiagnostic> diagnostics;
+        Config next = loadConfig(options.configDir, &diagnostics);
+        bool fatal = false;
+        for (const ConfigDiagnostic &diagnostic : diagnostics) {
+            logger("lkmd")->log(diagnostic.fatal ? spdlog::level::err : spdlog::level::warn, "{}",
+                                formatDiagnostic(diagnostic));
+            if (diagnostic.fatal && diagnostic.line > 0) {
+                fatal = true;
+                *problems += (problems->empty() ? "" : "; ") + formatDiagnostic(diagnostic);
+            }
+        }
+        if (fatal) {
+            logger("lkmd")->warn("Configuration has errors, keeping the running one");
+            return -EBADMSG;
+        }
+        manager.setPolicy(next.policy);
+        autoclean.setSettings(next.autoclean);
+        logger("lkmd")->info("Reloaded the configuration from '{}'", options.configDir.string());
+        return 0;
+    };
+    service.setReloadHandler(reload);
+    Signals signals(event.get(), manager, reload);
+    r = signals.start();
+    if (r < 0)
+        return fail("Could not handle signals", r);
     r = service.start();
     if (r < 0)
         return fail("Could not register org.lkmd1.Manager", r);
@@ -196,9 +298,7 @@ int run(const Options &options) {
         hotplug.coldplug();
     sd_notify(false, "READY=1\nSTATUS=Serving org.lkmd1");
     r = sd_event_loop(event.get());
-    sd_notify(false, "STOPPING=1\nSTATUS=Waiting for loads in flight");
-    logger("lkmd")->info("Exiting after the loads in flight finish");
-    pool.reset();  // joins the workers: an in-flight finit_module is never abandoned
+    pool.reset();  // joins the workers, though Signals already waited for them to be idle
     return r < 0 ? fail("Event loop failed", r) : EXIT_SUCCESS;
 }
 

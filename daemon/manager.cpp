@@ -254,6 +254,7 @@ void Manager::finishFlight(const std::string &module, const std::shared_ptr<Flig
         record.autoclean = flight->autoclean;
         record.identity = kernel_.moduleIdentity(name);
         registry_.record(name, std::move(record));
+        const ModuleLogField field(name);
         logger("loader")->info("Inserted '{}' for '{}' ({})", name, flight->request,
                                originName(flight->origin));
         for (ManagerListener *listener : listeners_)
@@ -349,6 +350,7 @@ void Manager::finishUnload(const std::string &module, const char *reason, int re
         const std::uint64_t age = record ? (realtime_() - record->loadedAtUsec) / 1'000'000 : 0;
         registry_.forget(module);
         save();
+        const ModuleLogField field(module);
         if (std::string_view(reason) == "idle")
             logger("loader")->info("Removed '{}' when idle ({} s after its load)", module, age);
         else

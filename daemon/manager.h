@@ -96,6 +96,7 @@ public:
     bool isUnloading(const std::string &module) const { return unloading_.count(module) != 0; }
     const std::deque<RequestRecord> &history() const { return history_; }
     std::size_t loadsInFlight() const { return flights_.size(); }
+    std::size_t workInFlight() const { return flights_.size() + unloading_.size(); }
 
 private:
     struct Flight;

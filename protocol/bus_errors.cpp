@@ -21,6 +21,7 @@ constexpr ErrorInfo kErrors[] = {
     {kErrorLoadFailed, EIO, "the module failed to load"},
     {kErrorUnloadFailed, ENOTRECOVERABLE, "the module failed to unload"},
     {kErrorDenied, EACCES, "denied by lkmd's policy"},
+    {kErrorInvalidConfig, EBADMSG, "the configuration has errors"},
 };
 
 }  // namespace
@@ -34,6 +35,7 @@ const sd_bus_error_map kErrorMap[] = {
     SD_BUS_ERROR_MAP(kErrorLoadFailed, EIO),
     SD_BUS_ERROR_MAP(kErrorUnloadFailed, ENOTRECOVERABLE),
     SD_BUS_ERROR_MAP(kErrorDenied, EACCES),
+    SD_BUS_ERROR_MAP(kErrorInvalidConfig, EBADMSG),
     SD_BUS_ERROR_MAP_END,
 };
 

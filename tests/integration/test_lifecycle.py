@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""lkmd's own lifecycle: reloading its configuration, stopping with work in flight."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from busenv import BusEnv  # noqa: E402
+
+
+class LifecycleTest(unittest.TestCase):
+    def setUp(self):
+        self.env = BusEnv()
+        os.makedirs(os.path.join(self.env.dir, 'etc', 'lkmd.conf.d'), exist_ok=True)
+        self.write('lkmd.conf', '[Deny]\nRequests = fs-vfat\n')
+        self.env.start()
+
+    def tearDown(self):
+        self.env.stop()
+
+    def write(self, name, text):
+        with open(os.path.join(self.env.dir, 'etc', name), 'w') as f:
+            f.write(text)
+
+    def load_error(self, name):
+        out = self.env.call('LoadModule', 'string:' + name)
+        return out.stderr if out.returncode != 0 else ''
+
+    def test_reload_applies_a_valid_configuration(self):
+        self.assertIn('org.lkmd1.Error.Denied', self.load_error('fs-vfat'))
+        self.write('lkmd.conf', '[Deny]\nRequests = net-pf-1\n')
+        out = self.env.call('Reload')
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.load_error('fs-vfat'), '')
+
+    def test_reload_with_a_broken_drop_in_keeps_the_running_policy(self):
+        self.write('lkmd.conf.d/90-broken.conf', '[Deny]\nRequests = fs-cramfs\nnonsense\n')
+        out = self.env.call('Reload')
+        self.assertIn('org.lkmd1.Error.InvalidConfig', out.stderr)
+        self.assertIn('90-broken.conf:3', out.stderr)
+        self.assertIn('org.lkmd1.Error.Denied', self.load_error('fs-vfat'))
+        self.assertIsNone(self.env.daemon.poll())
+
+    def test_sighup_reloads(self):
+        self.write('lkmd.conf', '')
+        self.env.daemon.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while 'Reloaded the configuration' not in self.env.log():
+            self.assertLess(time.monotonic(), deadline, self.env.log())
+            time.sleep(0.05)
+        self.assertEqual(self.load_error('fs-vfat'), '')
+
+    def test_reload_needs_privileges(self):
+        out = self.env.call('Reload', unprivileged=True)
+        self.assertIn('org.freedesktop.DBus.Error.AccessDenied', out.stderr)
+
+    def test_stop_waits_for_the_load_in_flight_and_answers_it(self):
+        load = subprocess.Popen(['busctl', '--system', 'call', 'org.lkmd1', '/org/lkmd1',
+                                 'org.lkmd1.Manager', 'LoadModule', 's', 'slow'],
+                                env=self.env.env, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # "slow" spends 1.5 s in its init: the load is in flight now
+        self.assertIsNone(load.poll())
+        self.env.daemon.send_signal(signal.SIGTERM)
+        stdout, _ = load.communicate(timeout=30)
+        self.assertEqual(load.returncode, 0)
+        self.assertIn('"slow"', stdout)
+        self.assertEqual(self.env.daemon.wait(30), 0)
+        self.assertIn('Stopping once 1 loads and unloads in flight are done', self.env.log())
+        self.assertIn('slow', self.env.proc_modules())
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
