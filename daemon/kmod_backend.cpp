@@ -236,10 +236,9 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
             const bool wasAbsent = state(step.module) == ModuleState::Absent;
             r = kmod_module_probe_insert_module(stepModule.get(), 0, nullptr, nullptr, nullptr,
                                                 nullptr);
-            if (r > 0)  // the command's exit status
+            // libkmod reports a failed command with assorted codes; to the caller it is a refusal.
+            if (r != 0)
                 return -EPERM;
-            if (r < 0)
-                return r;
             if (wasAbsent && state(step.module) != ModuleState::Absent)
                 inserted->push_back(step.module);
             continue;

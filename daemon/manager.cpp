@@ -85,10 +85,8 @@ const char *RequestRecord::result() const {
             return "denied";
         case ENOENT:
             return "not-found";
-        case EINVAL:
-            return "invalid";
         default:
-            return "failed";
+            return invalidName ? "invalid" : "failed";
     }
 }
 
@@ -114,6 +112,7 @@ void Manager::load(const std::string &request, Origin origin, Done done, LoadOpt
     record.timeUsec = realtime_();
     record.startedUsec = monotonic_();
     if (const char *why = whyInvalidRequestName(request)) {
+        record.invalidName = true;
         finishRequest(std::move(record), {-EINVAL, std::string("invalid module name: ") + why, {}},
                       done);
         return;

@@ -43,6 +43,7 @@ struct RequestRecord {
     int error = 0;
     std::string message;
     std::vector<std::string> inserted;
+    bool invalidName = false;  // refused before any lookup
 
     // loaded, present, denied, not-found, invalid or failed
     const char *result() const;

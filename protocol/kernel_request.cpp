@@ -78,6 +78,8 @@ DecodeError decodeRequest(std::span<const std::uint8_t> datagram, std::string *n
         return DecodeError::BadMagic;
     if (datagram[4] != kVersion)
         return DecodeError::BadVersion;
+    if (datagram[5] != 0)  // reserved: a future version's flags must not be misread by this one
+        return DecodeError::BadVersion;
     const std::size_t length = getU16(&datagram[6]);
     if (length == 0 || kRequestHeaderSize + length + 1 != datagram.size())
         return DecodeError::BadLength;

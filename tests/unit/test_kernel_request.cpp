@@ -54,6 +54,9 @@ TEST(KernelRequestWire, RefusesWrongMagicAndVersion) {
     bytes = encodeRequest("fs-vfat");
     bytes[4] = 2;
     EXPECT_EQ(decode(bytes, &name), DecodeError::BadVersion);
+    bytes = encodeRequest("fs-vfat");
+    bytes[5] = 1;
+    EXPECT_EQ(decode(bytes, &name), DecodeError::BadVersion);
 }
 
 TEST(KernelRequestWire, RefusesMissingTerminatorAndEmbeddedNul) {
