@@ -87,6 +87,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=2, help="unmeasured rounds first (default 2)")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()[0]
     g = Guest(build_dir=args.build_dir, name="bench-request-latency")
     g.add_lkmd()
     g.add_util_linux_mount()
@@ -123,7 +124,8 @@ def main() -> int:
     print()
     print(f"request latency: mount -t vfat -o loop with fat/vfat unloaded (one fs-vfat request), "
           f"{args.rounds} rounds, {datetime.date.today()}, kernel {g.kernel.version}, "
-          f"host {platform.machine()} {os.cpu_count()} CPUs, qemu TCG")
+          f"host {platform.machine()} {os.cpu_count()} CPUs, qemu TCG, host load average "
+          f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
     print()
     print("| helper | median ms | p90 ms | min ms | max ms | median / kmod |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "kmod_backend.h"
 
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
@@ -123,6 +125,8 @@ KmodBackend::~KmodBackend() {
 }
 
 int KmodBackend::openContext() {
+    configFingerprint_ = configFingerprint();
+    configCheckedAt_ = std::chrono::steady_clock::now();
     kmod_ctx *ctx = kmod_new(moduleDir_.empty() ? nullptr : moduleDir_.c_str(), nullptr);
     if (ctx == nullptr)
         return -ENOMEM;
@@ -140,15 +144,45 @@ int KmodBackend::openContext() {
 
 // depmod rewrites modules.*.bin when a package installs a module; the loaded indexes would go
 // stale.
+// libkmod notices a new depmod index and added or removed modprobe.d files, but not a file
+// edited in place; its config is read once per context. Hence a fingerprint of the config
+// files, looked at no more than once a second.
+std::string KmodBackend::configFingerprint() {
+    namespace fs = std::filesystem;
+    std::string fingerprint;
+    for (const char *dir : {"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
+                            "/usr/lib/modprobe.d", "/lib/modprobe.d"}) {
+        std::error_code ec;
+        for (const fs::directory_entry &entry : fs::directory_iterator(dir, ec)) {
+            struct stat st {};
+            if (stat(entry.path().c_str(), &st) < 0)
+                continue;
+            fingerprint += entry.path().string() + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+                           std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) +
+                           ";";
+        }
+    }
+    return fingerprint;
+}
+
 void KmodBackend::refreshIfStale() {
-    if (kmod_validate_resources(ctx_) == KMOD_RESOURCES_OK)
+    const auto now = std::chrono::steady_clock::now();
+    bool stale = kmod_validate_resources(ctx_) != KMOD_RESOURCES_OK;
+    if (!stale && now - configCheckedAt_ >= std::chrono::seconds(1)) {
+        configCheckedAt_ = now;
+        std::string fingerprint = configFingerprint();
+        stale = fingerprint != configFingerprint_;
+        configFingerprint_ = std::move(fingerprint);
+    }
+    if (!stale)
         return;
     const int r = openContext();
+    // Every worker has its own context and notices on its own: one line at info is enough.
     if (r < 0)
         logger("kmod")->warn("Could not reload the module index: {}, keeping the old one",
                              std::strerror(-r));
     else
-        logger("kmod")->info("Module index changed on disk, reloaded");
+        logger("kmod")->debug("Module index or modprobe.d changed on disk, reloaded");
 }
 
 int KmodBackend::resolve(const std::string &request, std::vector<std::string> *modules) {

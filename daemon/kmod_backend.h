@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "module_backend.h"
 
@@ -26,9 +28,12 @@ private:
     explicit KmodBackend(std::filesystem::path moduleDir);
     int openContext();
     void refreshIfStale();
+    static std::string configFingerprint();
 
     std::filesystem::path moduleDir_;
     kmod_ctx *ctx_ = nullptr;
+    std::string configFingerprint_;
+    std::chrono::steady_clock::time_point configCheckedAt_;
 };
 
 }  // namespace lkmd

@@ -88,6 +88,25 @@ void setupLogging(spdlog::level::level_enum level) {
     });
 }
 
+std::string printable(std::string_view text) {
+    static constexpr std::size_t kMax = 256;
+    std::string out;
+    for (char c : text.substr(0, kMax)) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte >= 0x7f || c == '\\') {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    if (text.size() > kMax)
+        out += "...";
+    return out;
+}
+
 ModuleLogField::ModuleLogField(const std::string &module) : previous_(t_module) {
     t_module = &module;
 }

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +14,10 @@ void setupLogging(spdlog::level::level_enum level);
 
 // One logger per component ("lkmd", "bus", "loader", "kmod"), sharing the sinks set up above.
 std::shared_ptr<spdlog::logger> logger(const std::string &component);
+
+// Untrusted text (a name a client sent) made safe for a log line: control and non-ASCII bytes as
+// \xNN, at most 256 bytes of it.
+std::string printable(std::string_view text);
 
 // While one lives, journal entries logged on this thread carry MODULE=<module>, so that
 // `journalctl -u lkmd MODULE=vfat` finds what happened to vfat.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "log.h"
 #include "request_name.h"
@@ -205,6 +206,10 @@ bool Manager::canJoin(const Flight &flight) {
 
 void Manager::insertModule(const std::string &module, const RequestRecord &request, bool autoclean,
                            FlightDone done) {
+    if (backend_.state(module) == ModuleState::Coming) {
+        awaitInit(module, request, autoclean, std::move(done));
+        return;
+    }
     auto existing = flights_.find(module);
     if (existing != flights_.end() && canJoin(*existing->second)) {
         existing->second->waiters.push_back(std::move(done));
@@ -234,6 +239,33 @@ void Manager::insertModule(const std::string &module, const RequestRecord &reque
             finishFlight(module, flight, result, inserted, failed);
         };
     });
+}
+
+// The module's init is running, in lkmd or elsewhere. A second finit_module() would make the
+// kernel wait for that init, and if this request comes from inside it, the init waits for the
+// request: a deadlock kmod's modprobe runs into too. Instead wait a bounded time for the init:
+// most inits finish within it, and an unfinished one most likely made this request itself.
+void Manager::awaitInit(const std::string &module, const RequestRecord &request, bool autoclean,
+                        FlightDone done) {
+    pool_.submit(
+        [this, module, request, autoclean, done = std::move(done)](ModuleBackend &worker) mutable {
+            ModuleState state = worker.state(module);
+            for (int i = 0; i < kInitWaitSteps && state == ModuleState::Coming; ++i) {
+                std::this_thread::sleep_for(kInitWaitStep);
+                state = worker.state(module);
+            }
+            return [this, module, request, autoclean, state, done = std::move(done)]() mutable {
+                if (state == ModuleState::Absent) {  // its init failed: try it ourselves
+                    insertModule(module, request, autoclean, std::move(done));
+                    return;
+                }
+                if (state == ModuleState::Coming)
+                    logger("loader")->info(
+                        "Answered '{}' while the init of '{}' still runs (asked from inside it?)",
+                        request.request, module);
+                done(0, {}, {});
+            };
+        });
 }
 
 void Manager::finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight,
@@ -273,13 +305,13 @@ void Manager::finishRequest(RequestRecord record, Outcome outcome, const Done &d
     record.message = outcome.message;
     record.inserted = outcome.inserted;
     if (outcome.error == -EACCES)
-        logger("loader")->warn("Refused '{}' ({}): {}", record.request, originName(record.origin),
-                               outcome.message);
+        logger("loader")->warn("Refused '{}' ({}): {}", printable(record.request),
+                               originName(record.origin), outcome.message);
     else if (outcome.error == -ENOENT)  // the kernel asks for junk too (netdev-<name>)
-        logger("loader")->debug("No module for '{}' ({})", record.request,
+        logger("loader")->debug("No module for '{}' ({})", printable(record.request),
                                 originName(record.origin));
     else if (outcome.error < 0)
-        logger("loader")->info("Could not load '{}' ({}): {}", record.request,
+        logger("loader")->info("Could not load '{}' ({}): {}", printable(record.request),
                                originName(record.origin), outcome.message);
     history_.push_back(std::move(record));
     if (history_.size() > kHistorySize)

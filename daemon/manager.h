@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -107,6 +108,10 @@ private:
     void insertModule(const std::string &module, const RequestRecord &request, bool autoclean,
                       FlightDone done);
     bool canJoin(const Flight &flight);
+    void awaitInit(const std::string &module, const RequestRecord &request, bool autoclean,
+                   FlightDone done);
+    static constexpr int kInitWaitSteps = 100;
+    static constexpr std::chrono::milliseconds kInitWaitStep{10};
     void finishFlight(const std::string &module, const std::shared_ptr<Flight> &flight, int result,
                       const std::vector<std::string> &inserted, const std::string &failed);
     void finishRequest(RequestRecord record, Outcome outcome, const Done &done);

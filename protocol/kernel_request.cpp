@@ -110,6 +110,8 @@ DecodeError decodeReply(std::span<const std::uint8_t> datagram, Reply *reply) {
         return DecodeError::BadMagic;
     if (datagram[4] != kVersion)
         return DecodeError::BadVersion;
+    if (datagram[6] != 0 || datagram[7] != 0)
+        return DecodeError::BadVersion;
     if (datagram[5] != static_cast<std::uint8_t>(ReplyKind::Accepted) &&
         datagram[5] != static_cast<std::uint8_t>(ReplyKind::Verdict))
         return DecodeError::BadKind;

@@ -31,7 +31,7 @@ protected:
     void SetUp() override {
         std::ofstream(dir_.path() / "world") << "module fat\n"
                                                 "module vfat deps=fat aliases=fs-vfat\n"
-                                                "module slow init_ms=300\n"
+                                                "module slow init_ms=1500\n"
                                                 "module slowdep init_ms=300\n"
                                                 "module top deps=slowdep aliases=top-alias\n"
                                                 "module sctp aliases=net-pf-10-proto-132\n"
@@ -265,4 +265,20 @@ TEST_F(ManagerTest, HistoryRecordsEveryRequestWithItsResult) {
     EXPECT_STREQ(history[1].result(), "not-found");
     EXPECT_STREQ(history[2].result(), "present");
     EXPECT_EQ(history[1].origin, Origin::Kernel);
+}
+
+// A request for a module whose init runs: no second finit_module (the kernel would make it wait
+// for that init, and the init may be the one asking), but a bounded wait, then an answer.
+TEST_F(ManagerTest, RequestForAModuleInItsInitIsAnsweredWithoutWaitingForTheInit) {
+    std::optional<Outcome> first;
+    manager_->load("slow", Origin::Kernel, [&](Outcome outcome) { first = std::move(outcome); });
+    while (kernel_->state("slow") != ModuleState::Coming)
+        sd_event_run(event_.get(), 1000);
+    std::optional<Outcome> nested;
+    manager_->load("slow", Origin::Kernel, [&](Outcome outcome) { nested = std::move(outcome); });
+    while (!first || !nested)
+        sd_event_run(event_.get(), 100000);
+    EXPECT_EQ(nested->error, 0);
+    EXPECT_TRUE(nested->inserted.empty());
+    EXPECT_EQ(first->inserted, std::vector<std::string>{"slow"});
 }
