@@ -166,11 +166,15 @@ void Autoclean::sweep() {
 
     for (const std::string &module : due) {
         tracks_[module].unloading = true;
+        const std::uint64_t idleSeconds = (now - tracks_[module].idleSince) / 1'000'000;
         manager_.unload(
             module,
-            [this, module](Outcome outcome) {
-                if (outcome.error == 0)
+            [this, module, idleSeconds](Outcome outcome) {
+                if (outcome.error == 0) {
+                    const ModuleLogField field(module);
+                    logger("autoclean")->info("Removed '{}' after {} s idle", module, idleSeconds);
                     return;
+                }
                 // In use at the kernel's instant (EBUSY): start its idle clock over.
                 auto it = tracks_.find(module);
                 if (it != tracks_.end())

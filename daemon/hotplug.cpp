@@ -26,28 +26,31 @@ const char *whyInvalidModalias(std::string_view modalias) {
     return nullptr;
 }
 
+// Every device is a directory under SYSFS/devices; bus, class and virtual devices alike (an
+// AT keyboard's input device is on no bus, and its modalias names evdev). Links are not
+// followed, so each device is seen once.
 std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs) {
     namespace fs = std::filesystem;
     std::vector<UnboundDevice> found;
-    std::set<fs::path> seen;
+    const fs::path root = sysfs / "devices";
     std::error_code ec;
-    for (const fs::directory_entry &bus : fs::directory_iterator(sysfs / "bus", ec)) {
-        std::error_code busEc;
-        for (const fs::directory_entry &link :
-             fs::directory_iterator(bus.path() / "devices", busEc)) {
-            std::error_code deviceEc;
-            const fs::path device = fs::canonical(link.path(), deviceEc);
-            if (deviceEc || !seen.insert(device).second)
-                continue;
-            if (fs::exists(device / "driver", deviceEc))
-                continue;
-            std::ifstream file(device / "modalias");
-            std::string modalias;
-            if (!file || !std::getline(file, modalias) || whyInvalidModalias(modalias) != nullptr)
-                continue;
-            const fs::path relative = device.lexically_relative(fs::canonical(sysfs, deviceEc));
-            found.push_back({"/" + relative.string(), modalias});
+    fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        const fs::directory_entry &entry = *it;
+        std::error_code entryEc;
+        if (entry.is_symlink(entryEc) || !entry.is_directory(entryEc)) {
+            if (entry.is_symlink(entryEc))
+                it.disable_recursion_pending();
+            continue;
         }
+        const fs::path device = entry.path();
+        std::ifstream file(device / "modalias");
+        std::string modalias;
+        if (!file || !std::getline(file, modalias) || whyInvalidModalias(modalias) != nullptr)
+            continue;
+        if (fs::exists(device / "driver", entryEc))
+            continue;
+        found.push_back({"/" + device.lexically_relative(sysfs).string(), modalias});
     }
     std::sort(found.begin(), found.end(),
               [](const UnboundDevice &a, const UnboundDevice &b) { return a.devpath < b.devpath; });
@@ -93,8 +96,14 @@ void Hotplug::handle(const Uevent &event) {
     if (deviceHasDriver(event.devpath))
         return;
     if (mode_ == HotplugMode::Observe) {
-        logger("hotplug")->info("Would load the driver for '{}' ({})", event.devpath,
-                                event.modalias);
+        std::vector<std::string> modules;
+        if (manager_.resolve(event.modalias, &modules) == 0) {
+            std::string names;
+            for (const std::string &module : modules)
+                names += (names.empty() ? "" : ", ") + module;
+            logger("hotplug")->info("Would load {} for '{}' ({})", names, event.devpath,
+                                    event.modalias);
+        }
         return;
     }
     manager_.load(

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
@@ -32,16 +33,27 @@ struct PlannedStep {
 // finit_module() calls for one file share one load and all return 0, so the return value alone
 // cannot tell which of lkmd's insertions was the one that loaded it.
 std::mutex g_claimsLock;
+std::condition_variable g_claimReleased;
 std::set<std::string> g_claims;
 
-bool claim(const std::string &module) {
-    std::lock_guard guard(g_claimsLock);
-    return g_claims.insert(module).second;
+// Claims module, or waits for the worker that holds the claim to finish its insertion (so that
+// this one's finit_module() never overtakes it and steals the credit). The wait is bounded: a
+// request from inside that insertion's init must not wait for it forever.
+bool claimOrWait(const std::string &module) {
+    std::unique_lock guard(g_claimsLock);
+    if (g_claims.insert(module).second)
+        return true;
+    g_claimReleased.wait_for(guard, std::chrono::seconds(1),
+                             [&] { return g_claims.count(module) == 0; });
+    return false;
 }
 
 void release(const std::string &module) {
-    std::lock_guard guard(g_claimsLock);
-    g_claims.erase(module);
+    {
+        std::lock_guard guard(g_claimsLock);
+        g_claims.erase(module);
+    }
+    g_claimReleased.notify_all();
 }
 
 // print_action carries no user data; each worker thread plans one load at a time.
@@ -279,7 +291,16 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
         }
         // Still insert a module someone else is inserting: that waits until it is live, which
         // the next step may need. But only the first claimant counts it as its own.
-        const bool mine = state(step.module) == ModuleState::Absent && claim(step.module);
+        bool mine = false;
+        while (state(step.module) == ModuleState::Absent) {
+            if ((mine = claimOrWait(step.module)))
+                break;
+            if (state(step.module) == ModuleState::Absent)  // the claimant's insertion failed,
+                continue;                                   // or the wait ran out: try again
+        }
+        const ModuleState now = state(step.module);
+        if (!mine && (now == ModuleState::Live || now == ModuleState::Builtin))
+            continue;  // inserted by another worker meanwhile
         r = kmod_module_insert_module(stepModule.get(), 0, step.options.c_str());
         if (mine)
             release(step.module);

@@ -377,14 +377,11 @@ void Manager::finishUnload(const std::string &module, const char *reason, int re
     std::vector<std::function<void()>> deferred = std::move(unloading_[module]);
     unloading_.erase(module);
     if (result == 0) {
-        const ModuleRecord *record = registry_.find(module);
-        const std::uint64_t age = record ? (realtime_() - record->loadedAtUsec) / 1'000'000 : 0;
         registry_.forget(module);
         save();
         const ModuleLogField field(module);
-        if (std::string_view(reason) == "idle")
-            logger("loader")->info("Removed '{}' when idle ({} s after its load)", module, age);
-        else
+        // Autoclean tells how long the module was idle; a caller's unload is told here.
+        if (std::string_view(reason) != "idle")
             logger("loader")->info("Removed '{}' on request", module);
         for (ManagerListener *listener : listeners_)
             listener->moduleUnloaded(module, reason);

@@ -91,6 +91,10 @@ public:
     int restore();
 
     int list(std::vector<ModuleView> *modules);
+    // What a request would load, without loading anything.
+    int resolve(const std::string &request, std::vector<std::string> *modules) {
+        return backend_.resolve(request, modules);
+    }
     // -ENOENT for a name no module answers to, -ESRCH for a module that is not loaded.
     int get(const std::string &name, ModuleView *module, ModuleBindings *bindings);
 

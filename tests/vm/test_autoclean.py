@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sys
 import time
 
@@ -36,8 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from guest import LKMD_MODPROBE, Guest  # noqa: E402
 from plug import (  # noqa: E402
-    add_nic, expect_record, info_json, info_text, lkmd_running, pci_dev, remove_device,
-    wait_bound, wait_until,
+    add_nic, expect_record, info_json, info_text, lkmd_running, pci_dev, wait_bound, wait_until,
 )
 from tap import Suite, comment, expect  # noqa: E402
 
@@ -80,6 +78,75 @@ int main(int argc, char **argv) {
     return 127;
 }
 """
+RACE = "/usr/lib/lkmd-vm/race-going"
+# Polls /proc/modules until MODULE shows "Unloading" (delete_module is running its exit), then
+# runs a program: a mount issued then makes the kernel request fs-vfat while lkmd is unloading.
+RACE_SOURCE = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { LIVE, GOING, ABSENT };
+
+static int module_state(const char *module) {
+    static char buf[1 << 16];
+    size_t used = 0;
+    int fd = open("/proc/modules", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ABSENT;
+    ssize_t n;
+    while (used < sizeof(buf) - 1 && (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0)
+        used += (size_t)n;
+    close(fd);
+    buf[used] = 0;
+    size_t len = strlen(module);
+    for (char *line = buf; *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = 0;
+        if (strncmp(line, module, len) == 0 && line[len] == ' ')
+            return strstr(line, " Unloading ") ? GOING : LIVE;
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    return ABSENT;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: race-going MODULE SECONDS PROGRAM [ARG...]\n");
+        return 2;
+    }
+    const double deadline = now() + atof(argv[2]);
+    const char *seen = "timeout";
+    const struct timespec pause = {0, 500000};
+    for (;;) {
+        int state = module_state(argv[1]);
+        if (state != LIVE) {
+            seen = state == GOING ? "going" : "gone";
+            break;
+        }
+        if (now() > deadline)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    printf("@@race %s\n", seen);
+    fflush(stdout);
+    execv(argv[3], argv + 3);
+    perror(argv[3]);
+    return 127;
+}
+"""
 SIGNALS_LOG = "/run/unloaded-signals.log"
 NIC_SLOT = 0x6
 
@@ -92,6 +159,7 @@ def main() -> None:
         guest.add_iproute2()
         guest.add_binary("/usr/bin/dbus-monitor", "/usr/bin/dbus-monitor")
         guest.add_c_program(AT, AT_SOURCE)
+        guest.add_c_program(RACE, RACE_SOURCE)
         guest.add_vfat_image(IMAGE, size_mib=1)
         guest.add_text("/etc/lkmd/lkmd.conf", CONFIG)
         guest.add_text("/etc/modprobe.d/dummy.conf", "options dummy numdummies=0\n")
@@ -120,9 +188,13 @@ def main() -> None:
         def kept_because(module: str) -> str:
             return str(info_json(g, module).get("kept_because", "<no kept_because key>"))
 
-        def wait_gone(names: list[str], seconds: float = 10) -> float:
-            """Poll /proc/modules in the guest until none of `names` is left; the seconds it
-            took, measured in the guest. Fails naming what is left."""
+        def uptime() -> float:
+            return float(g.read_file("/proc/uptime").split()[0])
+
+        def wait_gone(names: list[str], seconds: float = 10, since: float | None = None) -> float:
+            """Poll /proc/modules in the guest until none of `names` is left; the guest's
+            seconds from `since` (an uptime, default: now) until then. Fails naming what is
+            left."""
             pattern = "|".join(names)
             rc, out = g.run(
                 f"t0=$(cut -d' ' -f1 /proc/uptime); i=0; "
@@ -135,7 +207,7 @@ def main() -> None:
                     f"still loaded {seconds:g} s later: {left}\n"
                     + "\n".join(f"{m}: kept because {kept_because(m)!r}" for m in left))
             t0, t1 = (float(x) for x in out.split())
-            return t1 - t0
+            return t1 - (t0 if since is None else since)
 
         def stays(names: list[str], seconds: float, what: str) -> None:
             """All of `names` are loaded now and still after `seconds`."""
@@ -145,13 +217,13 @@ def main() -> None:
             missing = [n for n in names if n not in loaded()]
             expect(not missing, f"{what}: unloaded within {seconds:g} s: {missing}")
 
-        def idle_after(event_cmd: str, names: list[str]) -> str:
+        def idle_after(event_cmd: str, names: list[str]) -> tuple[str, float]:
             """Run `event_cmd` (which makes `names` idle) and, in the same guest script, look at
             /proc/modules 0.3 s and 1.5 s later and take `lkmctl list`: all must still be loaded
-            (the timeout is 2 s). Returns the list output."""
+            (the timeout is 2 s). Returns the list output and the guest's uptime at the event."""
             pattern = "|".join(names)
             out = g.check(
-                f"{event_cmd} || exit 90; "
+                f"{event_cmd} || exit 90; echo \"@@event $(cut -d' ' -f1 /proc/uptime)\"; "
                 f"sleep 0.3; echo \"@@0.3 $(grep -oE '^({pattern}) ' /proc/modules | xargs)\"; "
                 f"sleep 1.2; echo \"@@1.5 $(grep -oE '^({pattern}) ' /proc/modules | xargs)\"; "
                 "lkmctl --no-legend list", timeout=60)
@@ -161,12 +233,12 @@ def main() -> None:
                 expect(set(names) <= seen,
                        f"gone {mark} s after they fell idle (timeout {TIMEOUT:g} s): "
                        f"{sorted(set(names) - seen)}\n{out}")
-            return out
+            return out, float(re.search(r"^@@event (\S+)$", out, re.M).group(1))
 
         def signals() -> list[tuple[str, str]]:
             """(name, reason) of each ModuleUnloaded signal dbus-monitor saw."""
             text = g.read_file(SIGNALS_LOG)
-            return re.findall(r"member=ModuleUnloaded\n\s*string \"([^\"]*)\"\n\s*string \"([^\"]*)\"",
+            return re.findall(r'member=ModuleUnloaded\n\s*string "([^"]*)"\n\s*string "([^"]*)"',
                               text)
 
         g.set_modprobe(LKMD_MODPROBE)
@@ -199,28 +271,33 @@ def main() -> None:
         @s.scenario("after umount they stay until the timeout, then all four go within 10 s")
         def _():
             mark = g.lkmd_log_size()
-            out = idle_after("umount /mnt/v", ["vfat", "nls_cp437", "nls_ascii"])
+            out, t_idle = idle_after("umount /mnt/v", ["vfat", "nls_cp437", "nls_ascii"])
             row = next((l for l in out.splitlines() if l.split()[:1] == ["vfat"]), "")
             comment(f"lkmctl list 1.5 s after umount: {row}")
             # (No row if lkmctl was slow and vfat already gone: that proves nothing either way.)
-            expect(not row or row.endswith(("idle, goes in 1s", "idle, goes in 2s", "idle, goes now")),
+            expect(not row or row.endswith(("idle, goes in 1s", "idle, goes in 2s",
+                                            "idle, goes now")),
                    f"vfat's AUTOCLEAN is not 'idle, goes in ...' 1.5 s after umount:\n{out}")
-            took = wait_gone(VFAT_SET, 10)
+            took = wait_gone(VFAT_SET, 10, since=t_idle)
             comment(f"all four gone {took:.2f} s after umount")
             expect("loop" in loaded(), "loop (in Keep=) was unloaded")
-            removed = re.findall(r"Removed '(\w+)' after (\d+) s idle", g.lkmd_log(mark))
-            comment(f"log: {removed}")
 
-        @s.scenario("lkmd announced each idle unload: ModuleUnloaded(name, 'idle') and its log line")
+        @s.scenario("lkmd signalled each idle unload as ModuleUnloaded(name, 'idle')")
         def _():
             got = signals()
             for m in VFAT_SET:
                 expect((m, "idle") in got, f"no ModuleUnloaded('{m}', 'idle'); signals: {got}")
+
+        @s.scenario("lkmd logged each idle unload as \"Removed 'M' after N s idle\"")
+        def _():
             log = g.lkmd_log()
             for m in VFAT_SET:
-                expect(re.search(rf"Removed '{m}' after \d+ s idle", log),
-                       f"no log line \"Removed '{m}' after N s idle\"; lkmd's Removed lines: "
-                       f"{re.findall(r'Removed .*', log)}")
+                found = re.search(rf"Removed '{m}' after (\d+) s idle", log)
+                expect(found, f"no log line \"Removed '{m}' after N s idle\"; lkmd's Removed "
+                              f"lines: {re.findall(r'Removed .*', log)}")
+                # Idle time, not age: between the timeout and the next sweep or two.
+                idle = int(found.group(1))
+                expect(TIMEOUT <= idle <= TIMEOUT + 2, f"{m}: {found.group(0)!r}")
 
         # ------------------------------------------------------------ (b) e1000
 
@@ -240,9 +317,9 @@ def main() -> None:
             expect("e1000" in loaded(), "e1000 is not loaded (previous scenario failed?)")
             # The driver lets go when the guest ejects the device: time from its sysfs node going.
             g.qmp("device_del", id="nic1")
-            idle_after(f"i=0; while test -e /sys{nic}; do [ $i -ge 1500 ] && exit 1; "
-                       "sleep 0.02; i=$((i+1)); done", ["e1000"])
-            comment(f"e1000 gone {wait_gone(['e1000'], 10):.2f} s after the device was")
+            _, t_idle = idle_after(f"i=0; while test -e /sys{nic}; do [ $i -ge 1500 ] && exit 1; "
+                                   "sleep 0.02; i=$((i+1)); done", ["e1000"])
+            comment(f"e1000 gone {wait_gone(['e1000'], 10, since=t_idle):.2f} s after the device")
             g.wait_qmp_event("DEVICE_DELETED", timeout=30, device="nic1")
 
         # ------------------------------------------------------------ (c) dummy
@@ -260,8 +337,8 @@ def main() -> None:
 
         @s.scenario("after 'ip link del d0', dummy goes after the timeout, not before")
         def _():
-            idle_after("ip link del d0", ["dummy"])
-            comment(f"dummy gone {wait_gone(['dummy'], 10):.2f} s after d0 was")
+            _, t_idle = idle_after("ip link del d0", ["dummy"])
+            comment(f"dummy gone {wait_gone(['dummy'], 10, since=t_idle):.2f} s after d0")
 
         # ------------------------------------------------------------ (d) what must stay
 
@@ -279,12 +356,15 @@ def main() -> None:
             expect(lkmctl("pin nls_cp852") == "Pinned nls_cp852.\n", "pin nls_cp852")
             g.check("/sbin/modprobe nls_cp855")
             t0 = time.monotonic()
+            t_load = uptime()
             expect(lkmctl("load --autoclean nls_cp857") == "Inserted nls_cp857.\n",
                    "load --autoclean nls_cp857")
             j = info_json(g, "nls_cp857")
             expect(j.get("autoclean") is True and j.get("origin") == "bus",
                    f"nls_cp857 after load --autoclean: {j}")
-            comment(f"nls_cp857 gone {wait_gone(['nls_cp857'], 10):.2f} s after its load")
+            took = wait_gone(["nls_cp857"], 10, since=t_load)
+            comment(f"nls_cp857 gone {took:.2f} s after its load")
+            expect(took >= TIMEOUT, f"nls_cp857 went {took:.2f} s after its load")
             # Four timeouts in all for the others.
             rest = 4 * TIMEOUT - (time.monotonic() - t0)
             if rest > 0:
@@ -309,8 +389,11 @@ def main() -> None:
             rc, out = g.run("dbus-send --system --print-reply --dest=org.lkmd1 /org/lkmd1 "
                             "org.lkmd1.Manager.SetModulePinned string:nls_cp855 boolean:true 2>&1")
             expect(rc != 0 and "org.lkmd1.Error.NotLoaded" in out, out)
+            t_unpin = uptime()
             expect(lkmctl("unpin nls_cp852") == "Unpinned nls_cp852.\n", "unpin nls_cp852")
-            comment(f"nls_cp852 gone {wait_gone(['nls_cp852'], 10):.2f} s after unpin")
+            took = wait_gone(["nls_cp852"], 10, since=t_unpin)
+            comment(f"nls_cp852 gone {took:.2f} s after unpin")
+            expect(took >= TIMEOUT, f"nls_cp852 went {took:.2f} s after unpin")
             expect({"nls_cp850", "nls_cp855", "loop"} <= loaded(), f"loaded: {sorted(loaded())}")
 
         # ------------------------------------------------------------ (e) restart
@@ -331,8 +414,9 @@ def main() -> None:
             # While lkmd is down: kmod re-loads one module and removes another.
             g.check("rmmod nls_cp860 && /sbin/modprobe nls_cp860 && rmmod nls_cp861")
             g.start_lkmd(LKMD_ARGS)
+            t_start = uptime()
             g.check("/sbin/modprobe nls_cp861")  # by kmod again, after lkmd forgot it
-            took = wait_gone(VFAT_SET, 15)
+            took = wait_gone(VFAT_SET, 15, since=t_start)
             comment(f"vfat and co. gone {took:.2f} s after the restart")
             g.check(f"sleep {TIMEOUT}")
             for m in ("nls_cp860", "nls_cp861"):
@@ -347,7 +431,7 @@ def main() -> None:
         def _():
             expect(lkmd_running(g), "lkmd is not running")
             # Around lkmd's UnloadAt: a sweep is due then, give or take sd-event's coalescing.
-            offsets_ms = [-50, -10, 0, 5, 10, 15, 20, 30, 40, 60, 100, 150, 200, 300, 450, 600]
+            offsets_ms = [-50, 0, 20, 50, 100, 200, 400, 600]
             outcomes = []
             for off in offsets_ms:
                 mark = g.lkmd_log_size()
@@ -372,6 +456,43 @@ def main() -> None:
                                 for o, rc, l, u in outcomes))
             comment(f"{sum(1 for *_, u in outcomes if u)} of {len(outcomes)} mounts came after "
                     "lkmd had begun to unload vfat")
+            expect(lkmd_running(g), "lkmd died")
+
+        def request_lead(log: str, module: str) -> str:
+            """" (fs-vfat N ms before the unload ended)" when lkmd's last fs-vfat request
+            arrived before its "Removed 'module'" line: the request then waited for the unload.
+            Both clocks are the guest's wall clock in UTC."""
+            removed = re.search(rf"^(\d\d):(\d\d):(\d\d\.\d+) .*Removed '{module}'", log, re.M)
+            rc, out = g.run("lkmctl --json requests")
+            if not removed or rc != 0:
+                return ""
+            times = [r["time_usec"] for r in json.loads(out) if r.get("request") == "fs-vfat"]
+            if not times:
+                return ""
+            h, m, sec = removed.groups()
+            removed_s = int(h) * 3600 + int(m) * 60 + float(sec)
+            lead_ms = (removed_s - (times[-1] / 1e6) % 86400) * 1000
+            return f" (fs-vfat {lead_ms:.0f} ms before)" if lead_ms > 0 else ""
+
+        @s.scenario("mounts issued while vfat or fat is being unloaded succeed")
+        def _():
+            expect(lkmd_running(g), "lkmd is not running")
+            seen = []
+            for module in ["vfat"] * 3 + ["fat"]:
+                mark = g.lkmd_log_size()
+                g.check(f"mount -t vfat -o loop {IMAGE} /mnt/r && umount /mnt/r")
+                rc, out = g.run(f"{RACE} {module} 12 /usr/bin/mount -t vfat -o loop {IMAGE} "
+                                "/mnt/r; st=$?; umount /mnt/r 2>/dev/null; exit $st", timeout=60)
+                m = re.search(r"@@race (\w+)", out)
+                log = g.lkmd_log(mark)
+                seen.append(f"{module}:{m.group(1) if m else '?'}"
+                            f"{request_lead(log, module)}")
+                expect(rc == 0, f"mount after {module} was seen {seen[-1]} failed (exit {rc}): "
+                                f"{out}\n--- lkmd log since ---\n{log}")
+            comment("state of the module when the mount started (and when lkmd got fs-vfat "
+                    f"before it finished the unload): {', '.join(seen)}")
+            comment(f"{sum(1 for x in seen if ':going' in x)} of {len(seen)} mounts "
+                    "started while the module was Unloading")
             expect(lkmd_running(g), "lkmd died")
 
 

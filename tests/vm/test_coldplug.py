@@ -73,6 +73,7 @@ def main() -> None:
         g = s.boot(guest)
         xhci, e1000, vnet, rng, e100, rtl = (pci_dev(n) for n in (5, 6, 7, 8, 9, 0xA))
         at_boot: set[str] = set()
+        before_lkmd: set[str] = set()  # at boot plus 8139cp and mii, loaded with kmod
         unbound: list[tuple[str, str, str, str]] = []  # devpath, subsystem, modalias, modules
 
         @s.scenario("at boot nothing has loaded the drivers of the boot devices")
@@ -101,6 +102,7 @@ def main() -> None:
                     unbound.append((parts[0][len("/sys"):], parts[1], parts[2], parts[3].strip()))
             comment("unbound at boot, with kmod's resolution:\n" + "\n".join(
                 f"{d} [{sub}] {a[:60]} -> {m}" for d, sub, a, m in unbound))
+            before_lkmd.update(g.modules())
 
         @s.scenario("--coldplug=no: lkmd starts and loads nothing")
         def _():
@@ -180,6 +182,22 @@ def main() -> None:
             expect(bound_driver(g, rtl) == "8139cp", f"{rtl} bound to {bound_driver(g, rtl)}")
             expect("8139too" not in g.modules(),
                    "8139too loaded: coldplug resolved the modalias of a device 8139cp serves")
+
+        @s.scenario("every module inserted since lkmd started is recorded as lkmd's")
+        def _():
+            # Nothing but lkmd loads modules in this guest once it runs (kernel.modprobe is
+            # kmod's, but no request_module() here resolves to a module not already loaded).
+            # A parallel load (ata_piix and ata_generic for one IDE modalias) must still record
+            # each shared dependency once: "external" means nobody claimed an insertion.
+            new = sorted(g.modules() - before_lkmd)
+            wrong = {}
+            for m in new:
+                origin = info_json(g, m).get("origin")
+                if origin not in ("coldplug", "hotplug"):
+                    wrong[m] = origin
+            expect(not wrong, f"inserted by lkmd but recorded as {wrong} "
+                   f"(no Inserted line for them: "
+                   f"{sorted(set(wrong) - {i[0] for i in inserted(g.lkmd_log(mark))})})")
 
         @s.scenario("what coldplug loaded, and lkmd still serves")
         def _():

@@ -25,6 +25,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -89,12 +90,22 @@ def main() -> None:
             expect(wait_until(g, f"grep -q \"Inserted '{module}' \" /run/lkmd.log", 10),
                    f"no Inserted line for the sentinel {module}")
 
-        def settle(mark: int, alias: str, seconds: float = 5) -> None:
+        def settle(mark: int, before: list[dict], alias: str, seconds: float = 5) -> None:
             """Let lkmd finish with the event for `alias` (loads run in parallel, so the
-            sentinel alone does not prove it): wait until the log names it."""
-            cond = f"tail -c +{mark + 1} /run/lkmd.log | grep -qF {shlex.quote(alias)}"
-            if not wait_until(g, cond, seconds):
-                comment(f"lkmd logged nothing naming {alias} within {seconds:g} s")
+            sentinel alone does not prove it): wait until its request history (entries not
+            in `before`) or its log since `mark` names it."""
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                reqs = new_entries(before, requests_json(g) or [])
+                done = [r for r in reqs if r.get("request") == alias]
+                if done:
+                    comment(f"lkmd's request entry for {alias}: {done[-1].get('origin')} "
+                            f"{done[-1].get('result')} {done[-1].get('message')!r}")
+                    return
+                if alias in g.lkmd_log(mark):
+                    return
+                time.sleep(0.3)
+            comment(f"lkmd recorded nothing for {alias} within {seconds:g} s")
 
         g.check("/usr/sbin/modprobe xhci_pci")
         expect(wait_until(g, f"test -e /sys{pci_dev(XHCI_SLOT)}/driver", 10),
@@ -219,10 +230,10 @@ def main() -> None:
             g.check("echo 'blacklist e1000' > /etc/modprobe.d/test.conf")
             try:
                 restart_lkmd(LKMD_ARGS)  # the spec does not promise re-reading modprobe.d live
-                mark = g.lkmd_log_size()
+                mark, before = g.lkmd_log_size(), requests_json(g) or []
                 nic = add_nic(g, "e1000", "nic2", 0x9)
                 sentinel("i82559er", "sentinel2", 0x11, "e100")
-                settle(mark, modalias(g, nic))
+                settle(mark, before, modalias(g, nic))
                 expect("e1000" not in loaded(), "e1000 was loaded despite 'blacklist e1000'")
                 expect(bound_driver(g, nic) is None, f"{nic} bound to {bound_driver(g, nic)}")
                 comment("lkmd log since the hot-add:\n" + g.lkmd_log(mark).strip())
@@ -240,7 +251,7 @@ def main() -> None:
         @s.scenario("[Deny] Modules=virtio_rng in lkmd.conf: hot-added virtio-rng gets no driver")
         def _():
             ensure_lkmd()
-            mark = g.lkmd_log_size()
+            mark, before = g.lkmd_log_size(), requests_json(g) or []
             path = add_pci(g, "virtio-rng-pci", "rng1", 0xA)
             wait_bound(g, path, "virtio-pci", 20)
             child = find_child(g, path, "virtio*")
@@ -250,7 +261,7 @@ def main() -> None:
             g.qmp("device_add", driver="virtio-balloon-pci", id="sentinel3", addr="0x12")
             balloon = find_child(g, pci_dev(0x12), "virtio*")
             wait_bound(g, balloon, "virtio_balloon", 30)
-            settle(mark, alias)
+            settle(mark, before, alias)
             expect("virtio_rng" not in loaded(), "virtio_rng was loaded despite [Deny]")
             expect(bound_driver(g, child) is None, f"{child} bound to {bound_driver(g, child)}")
             comment("lkmd log since the hot-add:\n" + g.lkmd_log(mark).strip())
@@ -311,10 +322,10 @@ def main() -> None:
             rc, out = g.run(f"/usr/sbin/modprobe -d {MINI_ROOT} -R e1000")
             expect(rc != 0, f"the mini tree already knows e1000: {out}")
             restart_lkmd([*LKMD_ARGS, f"--module-dir={d}"])
-            mark = g.lkmd_log_size()
+            mark, before = g.lkmd_log_size(), requests_json(g) or []
             first = add_nic(g, "e1000", "nic3", 0x6)
             sentinel("tulip", "sentinel4", 0x13, "tulip")
-            settle(mark, modalias(g, first))
+            settle(mark, before, modalias(g, first))
             expect("e1000" not in loaded(), "e1000 loaded from a tree that does not have it")
             expect(bound_driver(g, first) is None, f"{first} bound to {bound_driver(g, first)}")
 
