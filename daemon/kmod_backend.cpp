@@ -157,8 +157,7 @@ int KmodBackend::openContext() {
 // depmod rewrites modules.*.bin when a package installs a module; the loaded indexes would go
 // stale.
 // libkmod notices a new depmod index and added or removed modprobe.d files, but not a file
-// edited in place; its config is read once per context. Hence a fingerprint of the config
-// files, looked at no more than once a second.
+// edited in place; its config is read once per context. Hence a fingerprint of the config files.
 std::string KmodBackend::configFingerprint() {
     namespace fs = std::filesystem;
     std::string fingerprint;
@@ -177,11 +176,15 @@ std::string KmodBackend::configFingerprint() {
     return fingerprint;
 }
 
+// Index files and config are looked at no more than once a second: a stat per file on every
+// lookup would triple the cost of a resolution, and depmod's rewrite is no hurry.
 void KmodBackend::refreshIfStale() {
     const auto now = std::chrono::steady_clock::now();
+    if (now - configCheckedAt_ < std::chrono::seconds(1))
+        return;
+    configCheckedAt_ = now;
     bool stale = kmod_validate_resources(ctx_) != KMOD_RESOURCES_OK;
-    if (!stale && now - configCheckedAt_ >= std::chrono::seconds(1)) {
-        configCheckedAt_ = now;
+    if (!stale) {
         std::string fingerprint = configFingerprint();
         stale = fingerprint != configFingerprint_;
         configFingerprint_ = std::move(fingerprint);
