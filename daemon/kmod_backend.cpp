@@ -178,10 +178,10 @@ std::string KmodBackend::configFingerprint() {
 
 // Index files and config are looked at no more than once a second: a stat per file on every
 // lookup would triple the cost of a resolution, and depmod's rewrite is no hurry.
-void KmodBackend::refreshIfStale() {
+bool KmodBackend::refreshIfStale(bool force) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - configCheckedAt_ < std::chrono::seconds(1))
-        return;
+    if (!force && now - configCheckedAt_ < std::chrono::seconds(1))
+        return false;
     configCheckedAt_ = now;
     bool stale = kmod_validate_resources(ctx_) != KMOD_RESOURCES_OK;
     if (!stale) {
@@ -190,7 +190,7 @@ void KmodBackend::refreshIfStale() {
         configFingerprint_ = std::move(fingerprint);
     }
     if (!stale)
-        return;
+        return false;
     const int r = openContext();
     // Every worker has its own context and notices on its own: one line at info is enough.
     if (r < 0)
@@ -198,10 +198,16 @@ void KmodBackend::refreshIfStale() {
                              std::strerror(-r));
     else
         logger("kmod")->debug("Module index or modprobe.d changed on disk, reloaded");
+    return r == 0;
 }
 
 int KmodBackend::resolve(const std::string &request, std::vector<std::string> *modules) {
-    refreshIfStale();
+    refreshIfStale(false);
+    return resolveOnce(request, modules, false);
+}
+
+int KmodBackend::resolveOnce(const std::string &request, std::vector<std::string> *modules,
+                             bool retried) {
     ModuleList found;
     int r = kmod_module_new_from_lookup(ctx_, request.c_str(), found.out());
     if (r < 0)
@@ -218,6 +224,10 @@ int KmodBackend::resolve(const std::string &request, std::vector<std::string> *m
             return r;
         names = namesOf(allowed.get());
     }
+    // Nothing found: before saying so, make sure no depmod ran within the last second (a module
+    // installed just now, then its device plugged in).
+    if (names.empty() && !retried && refreshIfStale(true))
+        return resolveOnce(request, modules, true);
     if (names.empty())
         return -ENOENT;
     *modules = std::move(names);
@@ -249,7 +259,7 @@ ModuleState KmodBackend::state(const std::string &module) {
 // loader's insertion answers -EEXIST.
 int KmodBackend::insert(const std::string &module, const InsertControl &control,
                         std::vector<std::string> *inserted, std::string *failed) {
-    refreshIfStale();
+    refreshIfStale(false);
     kmod_module *raw = nullptr;
     int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
     if (r < 0)

@@ -27,7 +27,9 @@ public:
 private:
     explicit KmodBackend(std::filesystem::path moduleDir);
     int openContext();
-    void refreshIfStale();
+    // True when it reloaded. Rate-limited to once a second unless forced.
+    bool refreshIfStale(bool force);
+    int resolveOnce(const std::string &request, std::vector<std::string> *modules, bool retried);
     static std::string configFingerprint();
 
     std::filesystem::path moduleDir_;
