@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -313,6 +315,10 @@ void ensureStandardFds() {
 
 int main(int argc, char **argv) {
     ensureStandardFds();
+    // A daemon that mostly sleeps: workers come and go, and glibc's per-thread arenas and
+    // transparent huge pages would keep megabytes of their memory private to lkmd for good.
+    mallopt(M_ARENA_MAX, 2);
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     Options options;
     std::string error;
     switch (parseOptions(argc, argv, &options, &error)) {

@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""lkmd as a real systemd service: the tree's .deb installed with dpkg in a Debian 12 guest
+whose PID 1 is systemd (see rootfs.py), with a real system bus and its default policy."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shlex
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from guest import GuestError  # noqa: E402
+from rootfs import (  # noqa: E402
+    DEB_GUEST_PATH, TEST_UID, RootfsUnavailable, SystemdGuest, ensure_deb, get_rootfs,
+)
+from tap import SkipSuite, Suite, comment, expect  # noqa: E402
+
+AS_USER = f"setpriv --reuid={TEST_UID} --regid={TEST_UID} --clear-groups"
+LKMD_MODPROBE = "/usr/sbin/lkmd-modprobe"
+CONF_D = "/etc/lkmd/lkmd.conf.d"
+TEST_CONF = f"{CONF_D}/50-test.conf"
+TEST_CONF_TEXT = """\
+[Deny]
+Requests=fs-cramfs
+
+[Autoclean]
+IdleTimeout=3s
+"""
+# A slow load: the install command runs in lkmd's service (its sandbox applies).
+SLOW_DUMMY = 'install dummy /bin/sh -c "sleep 5; /sbin/modprobe --ignore-install dummy"\n'
+VFAT_IMAGE = "/var/lib/lkmd-test/vfat.img"
+
+
+def main() -> None:
+    with Suite("service") as s:
+        t0 = time.monotonic()
+        deb = ensure_deb()  # a failing package build fails the suite (Bail out)
+        deb_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
+        try:
+            rootfs = get_rootfs(deb)
+        except RootfsUnavailable as e:
+            raise SkipSuite(f"root fs unavailable: {str(e).splitlines()[0]}") from None
+        comment(f"{deb.name}: {deb_seconds:.1f} s; root fs {rootfs.image.name}: "
+                f"{time.monotonic() - t0:.1f} s (built now: {', '.join(rootfs.built_now) or 'nothing'}"
+                f"; debootstrap took {rootfs.debootstrap_seconds:.0f} s)")
+
+        guest = SystemdGuest(rootfs, deb=deb, build_dir=s.build_dir, name="service")
+        guest.add_text(TEST_CONF, TEST_CONF_TEXT)
+        guest.add_text("/etc/modprobe.d/lkmd-test.conf", SLOW_DUMMY)
+        guest.add_vfat_image(VFAT_IMAGE)
+        g = s.boot(guest)
+        state = g.wait_running()
+        comment(f"systemd: {state} {g.running_seconds:.1f} s after the agent started")
+        comment(g.run("systemd-analyze time")[1].strip())
+        before_install = g.modules()
+
+        def journal_on_failure(fn):
+            """Failures carry lkmd's journal: the suite's own diagnostics know only /run/lkmd.log."""
+            @functools.wraps(fn)
+            def wrapped():
+                try:
+                    fn()
+                except Exception as e:
+                    try:
+                        j = g.journal("-u lkmd", lines=30)
+                    except GuestError as ge:
+                        j = f"(journal unavailable: {str(ge).splitlines()[0]})"
+                    raise AssertionError(f"{e}\n--- journalctl -u lkmd (tail) ---\n{j}") from e
+            return wrapped
+
+        def scenario(name):
+            return lambda fn: s.scenario(name)(journal_on_failure(fn))
+
+        def lkmctl(args: str, as_user: bool = False, timeout: float = 150) -> tuple[int, str]:
+            return g.run(f"{AS_USER + ' ' if as_user else ''}lkmctl {args} 2>&1", timeout=timeout)
+
+        def module_json(name: str) -> dict:
+            rc, out = lkmctl(f"--json info {name}")
+            expect(rc == 0, f"lkmctl info {name}: {out}")
+            return json.loads(out)
+
+        def props(*names: str) -> dict[str, str]:
+            return g.unit_properties("lkmd.service", *names)
+
+        def wait_for(condition: str, seconds: float, what: str) -> None:
+            rc, out = g.run(f"i=0; while ! {{ {condition}; }}; do i=$((i+1)); "
+                            f"[ $i -lt {int(seconds * 5)} ] || exit 1; sleep 0.2; done",
+                            timeout=seconds + 20)
+            expect(rc == 0, f"{what}: not within {seconds:g} s {out}")
+
+        def reload() -> tuple[int, str]:
+            return g.run("systemctl reload lkmd 2>&1", timeout=60)
+
+        @scenario("dpkg -i installs the package: the postinst enables and starts lkmd")
+        def _():
+            t0 = time.monotonic()
+            out = g.check(f"dpkg -i {DEB_GUEST_PATH} 2>&1", timeout=300)
+            comment(f"dpkg -i took {time.monotonic() - t0:.1f} s")
+            for unit in ("lkmd.service", "lkmd.socket"):
+                rc, enabled = g.run(f"systemctl is-enabled {unit}")
+                expect(enabled.strip() == "enabled", f"{unit} is {enabled.strip()!r}\n{out}")
+            p = props("ActiveState", "SubState")
+            expect(p == {"ActiveState": "active", "SubState": "running"}, f"lkmd.service: {p}")
+            expect(g.run("systemctl is-active lkmd.socket")[1].strip() == "active",
+                   "lkmd.socket is not active")
+
+        @scenario("the postinst applied the sysctl drop-in: kernel.modprobe is lkmd-modprobe")
+        def _():
+            expect(g.modprobe_path() == LKMD_MODPROBE, f"kernel.modprobe is {g.modprobe_path()}")
+            # And systemd-sysctl sets it at boot.
+            g.set_modprobe("/sbin/modprobe")
+            g.check("systemctl restart systemd-sysctl")
+            expect(g.modprobe_path() == LKMD_MODPROBE,
+                   f"after systemd-sysctl, kernel.modprobe is {g.modprobe_path()}")
+
+        @scenario("udev loaded no driver at boot; lkmd's coldplug loaded them (origin coldplug)")
+        def _():
+            link = g.check("readlink -f /etc/udev/rules.d/80-drivers.rules").strip()
+            expect(link == "/usr/share/lkmd/udev/80-drivers.rules", f"80-drivers.rules -> {link}")
+            rc, out = lkmctl("--json list")
+            expect(rc == 0, out)
+            cold = sorted(m["name"] for m in json.loads(out) if m["origin"] == "coldplug")
+            comment(f"coldplug loaded: {' '.join(cold) or 'nothing'}")
+            expect(cold, "lkmd's coldplug loaded nothing")
+            early = sorted(set(cold) & before_install)
+            expect(not early, f"loaded before lkmd was installed (by udev?): {early}")
+
+        @scenario("systemctl start lkmd reaches active (running) through Type=notify, bus name owned")
+        def _():
+            g.check("systemctl stop lkmd", timeout=150)
+            expect(props("ActiveState")["ActiveState"] == "inactive", "lkmd did not stop")
+            t0 = time.monotonic()
+            g.check("systemctl start lkmd", timeout=120)
+            comment(f"systemctl start took {time.monotonic() - t0:.2f} s")
+            # Type=notify: start returns only after READY=1, by then the name is owned.
+            out = g.check("busctl call org.freedesktop.DBus /org/freedesktop/DBus "
+                          "org.freedesktop.DBus NameHasOwner s org.lkmd1")
+            expect(out.strip() == "b true", f"org.lkmd1 not owned right after start: {out}")
+            p = props("Type", "ActiveState", "SubState", "StatusText", "MainPID")
+            expect(p["Type"] == "notify", f"Type={p['Type']}")
+            expect((p["ActiveState"], p["SubState"]) == ("active", "running"), str(p))
+            pid = g.check("pidof lkmd").strip()
+            expect(p["MainPID"] == pid, f"MainPID={p['MainPID']}, pidof lkmd: {pid}")
+            comment(f"StatusText={p['StatusText']}")
+
+        @scenario("lkmctl status as root and lkmctl list as an unprivileged user, over the system bus")
+        def _():
+            rc, out = lkmctl("status")
+            expect(rc == 0 and "on org.lkmd1" in out and "Modules loaded:" in out, out)
+            rc, out = lkmctl("list", as_user=True)
+            expect(rc == 0 and "MODULE" in out and "listed." in out, out)
+            rc, out = lkmctl("status", as_user=True)
+            expect(rc == 0 and "Modules loaded:" in out, out)
+
+        @scenario("lkmctl load dummy as an unprivileged user is refused; dummy stays unloaded")
+        def _():
+            rc, out = lkmctl("load dummy", as_user=True)
+            expect(rc != 0 and "permission denied" in out.lower(), f"exit {rc}: {out}")
+            expect("dummy" not in g.modules(), "an unprivileged caller loaded dummy")
+
+        @scenario("mount -t vfat is served through lkmd-modprobe: vfat has origin kernel")
+        def _():
+            expect(g.modprobe_path() == LKMD_MODPROBE, f"kernel.modprobe is {g.modprobe_path()}")
+            expect("vfat" not in g.modules(), "vfat loaded before the mount")
+            pid = props("MainPID")["MainPID"]
+            t0 = time.monotonic()
+            g.check(f"mkdir -p /mnt/v && mount -t vfat -o loop {VFAT_IMAGE} /mnt/v", timeout=120)
+            comment(f"mount took {time.monotonic() - t0:.1f} s")
+            # Still the same lkmd, and its event loop still turns (a wedged one fails here).
+            out = g.check("busctl call org.lkmd1 /org/lkmd1 org.freedesktop.DBus.Peer Ping",
+                          timeout=40)
+            expect(props("MainPID")["MainPID"] == pid, "lkmd was restarted during the mount")
+            m = module_json("vfat")
+            expect(m["origin"] == "kernel" and m["trigger"] == "fs-vfat", f"vfat: {m}")
+            rc, out = lkmctl("--json requests")
+            reqs = json.loads(out)
+            expect(any(r["request"] == "fs-vfat" and r["origin"] == "kernel"
+                       and r["result"] == "loaded" for r in reqs), f"no fs-vfat request: {out}")
+
+        @scenario("journalctl -u lkmd MODULE=vfat finds the insertion; entries carry LKMD_COMPONENT")
+        def _():
+            out = g.check("journalctl -u lkmd MODULE=vfat --no-pager -o cat")
+            expect("Inserted 'vfat'" in out, f"journalctl -u lkmd MODULE=vfat:\n{out}")
+            entries = [json.loads(line) for line in
+                       g.check("journalctl -u lkmd _COMM=lkmd --no-pager -o json").splitlines()
+                       if line.startswith("{")]
+            expect(entries, "no journal entries from lkmd")
+            bare = [e.get("MESSAGE") for e in entries if "LKMD_COMPONENT" not in e]
+            expect(not bare, f"{len(bare)} of {len(entries)} entries lack LKMD_COMPONENT: {bare[:5]}")
+            comment(f"{len(entries)} entries, components: "
+                    f"{sorted({e['LKMD_COMPONENT'] for e in entries})}")
+
+        @scenario("systemctl kill -s KILL lkmd: systemd restarts it, vfat is still origin kernel")
+        def _():
+            p0 = props("MainPID", "NRestarts")
+            g.check("systemctl kill -s KILL lkmd")
+            wait_for(f'[ "$(systemctl show -p MainPID --value lkmd)" != {p0["MainPID"]} ] && '
+                     '[ "$(systemctl show -p MainPID --value lkmd)" != 0 ] && '
+                     'systemctl is-active -q lkmd', 60, "lkmd restarted")
+            p = props("NRestarts", "ActiveState", "SubState")
+            expect(int(p["NRestarts"]) == int(p0["NRestarts"]) + 1, f"{p0} -> {p}")
+            m = module_json("vfat")
+            expect(m["origin"] == "kernel", f"after the restart vfat is {m}")
+
+        @scenario("after umount the restarted lkmd autocleans vfat and fat (IdleTimeout=3s)")
+        def _():
+            g.check("umount /mnt/v")
+            wait_for("! grep -q '^vfat ' /proc/modules && ! grep -q '^fat ' /proc/modules",
+                     45, "vfat and fat unloaded")
+            out = g.check("journalctl -u lkmd MODULE=vfat --no-pager -o cat")
+            expect("Removed 'vfat' when idle" in out, out)
+
+        @scenario("a kernel request while lkmd is stopped starts it through lkmd.socket")
+        def _():
+            g.check("systemctl stop lkmd.service", timeout=150)
+            expect(g.run("systemctl is-active lkmd.socket")[1].strip() == "active",
+                   "lkmd.socket went down with the service")
+            expect("vfat" not in g.modules(), "vfat still loaded")
+            g.check(f"mount -t vfat -o loop {VFAT_IMAGE} /mnt/v", timeout=120)
+            try:
+                p = props("ActiveState", "TriggeredBy")
+                expect(p["ActiveState"] == "active", f"lkmd.service is {p}")
+                m = module_json("vfat")
+                expect(m["origin"] == "kernel", f"vfat was not loaded by lkmd: {m}")
+            finally:
+                g.check("umount /mnt/v")
+
+        @scenario("systemctl stop during a load: the load completes and is answered, then lkmd exits")
+        def _():
+            expect("dummy" not in g.modules(), "dummy loaded already")
+            p = g.spawn("lkmctl load dummy; echo exit=$?", log="/run/slow-load.log")
+            g.check("sleep 1")
+            t0 = time.monotonic()
+            rc, out = g.run("systemctl stop lkmd 2>&1", timeout=150)
+            took = time.monotonic() - t0
+            comment(f"systemctl stop took {took:.1f} s")
+            expect(rc == 0, f"systemctl stop: {out}")
+            expect("dummy" in g.modules(), "dummy is not loaded: the load was abandoned")
+            wait_for(f"! kill -0 {p.pid} 2>/dev/null", 30, "lkmctl load returned")
+            answer = p.output()
+            expect("exit=0" in answer, f"lkmctl load dummy got: {answer}")
+            expect(took >= 2, f"stop returned after {took:.1f} s: it did not wait for the load")
+            r = props("ActiveState", "Result")
+            expect(r == {"ActiveState": "inactive", "Result": "success"}, f"after stop: {r}")
+            lkmctl("unload dummy")
+
+        @scenario("a D-Bus call while lkmd is stopped starts it (org.lkmd1 activation)")
+        def _():
+            g.check("systemctl is-active -q lkmd && systemctl stop lkmd || true", timeout=150)
+            rc, out = lkmctl("status", as_user=True)
+            expect(rc == 0 and "Modules loaded:" in out, f"exit {rc}: {out}")
+            expect(props("ActiveState")["ActiveState"] == "active", "lkmd.service not started")
+
+        @scenario("systemd-analyze verify accepts lkmd.service and lkmd.socket")
+        def _():
+            rc, out = g.run("systemd-analyze verify /usr/lib/systemd/system/lkmd.service "
+                            "/usr/lib/systemd/system/lkmd.socket 2>&1", timeout=120)
+            expect(rc == 0, f"exit {rc}:\n{out}")
+            if out.strip():
+                comment(out.strip())
+            about = [line for line in out.splitlines() if "lkmd" in line]
+            expect(not about, "\n".join(about))
+
+        @scenario("systemctl reload re-reads the configuration, both ways")
+        def _():
+            g.check(f"printf '[Deny]\\nRequests=fs-minix\\n' > {CONF_D}/60-reload.conf")
+            rc, out = reload()
+            expect(rc == 0, f"systemctl reload: {out}")
+            rc, out = lkmctl("load fs-minix")
+            expect(rc != 0 and "denied" in out, f"exit {rc}: {out}")
+            g.check(f"rm {CONF_D}/60-reload.conf")
+            rc, out = reload()
+            expect(rc == 0, f"systemctl reload: {out}")
+            rc, out = lkmctl("load fs-minix")
+            expect(rc == 0 and "minix" in g.modules(), f"exit {rc}: {out}")
+            lkmctl("unload minix")
+
+        @scenario("SIGHUP re-reads the configuration too")
+        def _():
+            g.check(f"printf '[Deny]\\nRequests=fs-minix\\n' > {CONF_D}/60-reload.conf")
+            try:
+                g.check("systemctl kill -s HUP --kill-who=main lkmd")
+                wait_for("lkmctl load fs-minix 2>&1 | grep -q denied", 20, "fs-minix denied")
+            finally:
+                g.check(f"rm -f {CONF_D}/60-reload.conf")
+                reload()
+            expect("minix" not in g.modules(), "minix loaded")
+
+        @scenario("a broken drop-in fails the reload and keeps the running policy whole")
+        def _():
+            rc, out = lkmctl("load fs-cramfs")
+            expect(rc != 0 and "denied" in out, f"before: exit {rc}: {out}")
+            since = g.check("date +%s.%N").strip()
+            # Were the new files applied in part, fs-cramfs would no longer be denied.
+            g.check(f"printf '[Autoclean]\\nIdleTimeout=3s\\n' > {TEST_CONF}")
+            g.check(f"printf '[Deny]\\nModules=a/b\\n' > {CONF_D}/90-broken.conf")
+            try:
+                rc, out = reload()
+                expect(rc != 0, f"systemctl reload succeeded with a broken drop-in: {out}")
+                expect(props("ActiveState")["ActiveState"] == "active", "lkmd is not active")
+                rc, out = lkmctl("load fs-cramfs")
+                expect(rc != 0 and "denied" in out, f"after the broken reload: exit {rc}: {out}")
+                log = g.check(f"journalctl -u lkmd --since=@{since} --no-pager -o cat")
+                expect(f"{CONF_D}/90-broken.conf:2:" in log, f"journal since the reload:\n{log}")
+            finally:
+                g.check(f"rm -f {CONF_D}/90-broken.conf")
+                g.check(f"printf %s {shlex.quote(TEST_CONF_TEXT)} > {TEST_CONF}")
+            rc, out = reload()
+            expect(rc == 0, f"reload after the fix: {out}")
+
+        @scenario("lkmd never hit its watchdog and restarted only when killed")
+        def _():
+            log = g.check("journalctl -u lkmd --no-pager -o cat")
+            expect("Watchdog timeout" not in log,
+                   "\n".join(line for line in log.splitlines() if "atchdog" in line))
+            restarts = [line for line in log.splitlines() if "Scheduled restart job" in line]
+            expect(len(restarts) == 1, f"{len(restarts)} automatic restarts, one expected (after "
+                   "kill -s KILL):\n" + "\n".join(restarts))
+
+        @scenario("dpkg --purge stops lkmd and gives kernel.modprobe back to /sbin/modprobe")
+        def _():
+            t0 = time.monotonic()
+            g.check("dpkg --purge lkmd 2>&1", timeout=300)
+            comment(f"dpkg --purge took {time.monotonic() - t0:.1f} s")
+            expect(g.modprobe_path() == "/sbin/modprobe", f"kernel.modprobe is {g.modprobe_path()}")
+            expect(not g.exists(LKMD_MODPROBE), "lkmd-modprobe is still there")
+            expect(g.run("pidof lkmd")[0] != 0, "lkmd is still running")
+            expect(not g.exists("/run/lkmd"), "/run/lkmd is still there")
+            # Autoloading works without lkmd: kmod's modprobe loads vfat for the mount.
+            g.run("rmmod vfat fat 2>/dev/null")
+            g.check(f"mount -t vfat -o loop {VFAT_IMAGE} /mnt/v && umount /mnt/v", timeout=120)
+
+
+if __name__ == "__main__":
+    main()
