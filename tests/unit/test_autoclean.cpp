@@ -5,6 +5,7 @@
 
 #include "autoclean.h"
 #include "fake_backend.h"
+#include "fake_world.h"
 #include "temp_dir.h"
 
 using namespace lkmd;
@@ -30,24 +31,14 @@ LoadedModule live(const std::string &name, int refcnt = 0) {
 class AutocleanTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::ofstream(dir_.path() / "world") << "module fat\n"
-                                                "module vfat deps=fat aliases=fs-vfat\n"
-                                                "module dummy aliases=rtnl-link-dummy\n"
-                                                "module e1000 device=pci:e1000:0000:00:03.0\n"
-                                                "module busy refcnt=1\n"
-                                                "module other\nloaded other\n";
-        int error = 0;
-        std::string detail;
-        kernel_ = FakeKernel::load(dir_.path() / "world", dir_.path() / "proc", dir_.path() / "sys",
-                                   &error, &detail);
-        ASSERT_TRUE(kernel_) << detail;
-        sd_event *event = nullptr;
-        ASSERT_GE(sd_event_new(&event), 0);
-        event_.reset(event);
-        auto factory = [kernel = kernel_] { return std::make_unique<FakeBackend>(kernel); };
-        loopBackend_ = factory();
-        pool_ = WorkerPool::create(event_.get(), factory, 4, &error);
-        state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
+        ASSERT_NO_FATAL_FAILURE(
+            world_.start("module fat\n"
+                         "module vfat deps=fat aliases=fs-vfat\n"
+                         "module dummy aliases=rtnl-link-dummy\n"
+                         "module e1000 device=pci:e1000:0000:00:03.0\n"
+                         "module busy refcnt=1\n"
+                         "module other\nloaded other\n",
+                         4));
         manager_ = std::make_unique<Manager>(
             *loopBackend_, *pool_, *state_, [this] { return now_ + 1'000'000'000; },
             [this] { return now_; });
@@ -81,12 +72,13 @@ protected:
             sd_event_run(event_.get(), 5000);
     }
 
-    TempDir dir_;
-    std::shared_ptr<FakeKernel> kernel_;
-    EventPtr event_;
-    std::unique_ptr<ModuleBackend> loopBackend_;
-    std::unique_ptr<WorkerPool> pool_;
-    std::unique_ptr<KernelState> state_;
+    FakeWorld world_;
+    TempDir &dir_ = world_.dir;
+    std::shared_ptr<FakeKernel> &kernel_ = world_.kernel;
+    EventPtr &event_ = world_.event;
+    std::unique_ptr<ModuleBackend> &loopBackend_ = world_.loopBackend;
+    std::unique_ptr<WorkerPool> &pool_ = world_.pool;
+    std::unique_ptr<KernelState> &state_ = world_.state;
     std::unique_ptr<Manager> manager_;
     std::unique_ptr<Autoclean> autoclean_;
     AutocleanSettings settings_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_backend.h"
+#include "fake_world.h"
 #include "hotplug.h"
 #include "sd_ptr.h"
 #include "temp_dir.h"
@@ -31,23 +32,12 @@ void addDevice(const fs::path &sysfs, const std::string &slot, const std::string
 class HotplugTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::ofstream(dir_.path() / "world")
-            << "module e1000 aliases=pci:v00008086d0000100Esv*sd*bc*sc*i*\n"
-               "module virtio_net aliases=virtio:d00000001v*\n"
-               "module evil aliases=pci:v0000DEADd*\n"
-               "blacklist evil\n";
-        int error = 0;
-        std::string detail;
-        kernel_ = FakeKernel::load(dir_.path() / "world", dir_.path() / "proc", dir_.path() / "sys",
-                                   &error, &detail);
-        ASSERT_TRUE(kernel_) << detail;
-        sd_event *event = nullptr;
-        ASSERT_GE(sd_event_new(&event), 0);
-        event_.reset(event);
-        auto factory = [kernel = kernel_] { return std::make_unique<FakeBackend>(kernel); };
-        loopBackend_ = factory();
-        pool_ = WorkerPool::create(event_.get(), factory, 4, &error);
-        state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
+        ASSERT_NO_FATAL_FAILURE(
+            world_.start("module e1000 aliases=pci:v00008086d0000100Esv*sd*bc*sc*i*\n"
+                         "module virtio_net aliases=virtio:d00000001v*\n"
+                         "module evil aliases=pci:v0000DEADd*\n"
+                         "blacklist evil\n",
+                         4));
         auto clock = [] { return std::uint64_t{7}; };
         manager_ = std::make_unique<Manager>(*loopBackend_, *pool_, *state_, clock, clock);
     }
@@ -59,12 +49,13 @@ protected:
 
     fs::path sysfs() const { return dir_.path() / "sys"; }
 
-    TempDir dir_;
-    std::shared_ptr<FakeKernel> kernel_;
-    EventPtr event_;
-    std::unique_ptr<ModuleBackend> loopBackend_;
-    std::unique_ptr<WorkerPool> pool_;
-    std::unique_ptr<KernelState> state_;
+    FakeWorld world_;
+    TempDir &dir_ = world_.dir;
+    std::shared_ptr<FakeKernel> &kernel_ = world_.kernel;
+    EventPtr &event_ = world_.event;
+    std::unique_ptr<ModuleBackend> &loopBackend_ = world_.loopBackend;
+    std::unique_ptr<WorkerPool> &pool_ = world_.pool;
+    std::unique_ptr<KernelState> &state_ = world_.state;
     std::unique_ptr<Manager> manager_;
 };
 

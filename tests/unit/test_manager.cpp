@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_backend.h"
+#include "fake_world.h"
 #include "manager.h"
 #include "sd_ptr.h"
 #include "temp_dir.h"
@@ -29,31 +30,20 @@ struct Recorder final : ManagerListener {
 class ManagerTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::ofstream(dir_.path() / "world") << "module fat\n"
-                                                "module vfat deps=fat aliases=fs-vfat\n"
-                                                "module slow init_ms=1500\n"
-                                                "module slowdep init_ms=300\n"
-                                                "module top deps=slowdep aliases=top-alias\n"
-                                                "module sctp aliases=net-pf-10-proto-132\n"
-                                                "module user_of_sctp deps=sctp\n"
-                                                "module broken init_error=ENODEV\n"
-                                                "module e1000 device=pci:e1000:0000:00:03.0\n"
-                                                "builtin unix\n"
-                                                "loaded other\n"
-                                                "module other\n";
-        int error = 0;
-        std::string detail;
-        kernel_ = FakeKernel::load(dir_.path() / "world", dir_.path() / "proc", dir_.path() / "sys",
-                                   &error, &detail);
-        ASSERT_TRUE(kernel_) << detail;
-        sd_event *event = nullptr;
-        ASSERT_GE(sd_event_new(&event), 0);
-        event_.reset(event);
-        auto factory = [kernel = kernel_] { return std::make_unique<FakeBackend>(kernel); };
-        loopBackend_ = factory();
-        pool_ = WorkerPool::create(event_.get(), factory, 8, &error);
-        ASSERT_TRUE(pool_);
-        state_ = std::make_unique<KernelState>(dir_.path() / "proc", dir_.path() / "sys");
+        ASSERT_NO_FATAL_FAILURE(
+            world_.start("module fat\n"
+                         "module vfat deps=fat aliases=fs-vfat\n"
+                         "module slow init_ms=1500\n"
+                         "module slowdep init_ms=300\n"
+                         "module top deps=slowdep aliases=top-alias\n"
+                         "module sctp aliases=net-pf-10-proto-132\n"
+                         "module user_of_sctp deps=sctp\n"
+                         "module broken init_error=ENODEV\n"
+                         "module e1000 device=pci:e1000:0000:00:03.0\n"
+                         "builtin unix\n"
+                         "loaded other\n"
+                         "module other\n",
+                         8));
         manager_ = std::make_unique<Manager>(
             *loopBackend_, *pool_, *state_, [] { return 42; },
             [] {
@@ -82,12 +72,13 @@ protected:
         return runUntilDone([&](Manager::Done done) { manager_->unload(name, done); });
     }
 
-    TempDir dir_;
-    std::shared_ptr<FakeKernel> kernel_;
-    EventPtr event_;
-    std::unique_ptr<ModuleBackend> loopBackend_;
-    std::unique_ptr<WorkerPool> pool_;
-    std::unique_ptr<KernelState> state_;
+    FakeWorld world_;
+    TempDir &dir_ = world_.dir;
+    std::shared_ptr<FakeKernel> &kernel_ = world_.kernel;
+    EventPtr &event_ = world_.event;
+    std::unique_ptr<ModuleBackend> &loopBackend_ = world_.loopBackend;
+    std::unique_ptr<WorkerPool> &pool_ = world_.pool;
+    std::unique_ptr<KernelState> &state_ = world_.state;
     std::unique_ptr<Manager> manager_;
     Recorder recorder_;
 };
