@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "request_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +21,13 @@ std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Manager &m
                                                      int listenFd, int *error) {
     std::unique_ptr<RequestServer> server(new RequestServer(event, manager));
     if (listenFd >= 0) {
+        // systemd hands the socket over in blocking mode; accept() until EAGAIN would then block
+        // the event loop on the second call.
+        const int flags = fcntl(listenFd, F_GETFL);
+        if (flags < 0 || fcntl(listenFd, F_SETFL, flags | O_NONBLOCK) < 0) {
+            *error = -errno;
+            return nullptr;
+        }
         server->listenFd_ = listenFd;
     } else {
         sockaddr_un address{};

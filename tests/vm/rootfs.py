@@ -416,21 +416,22 @@ def _build_image(base: Path, image: Path) -> None:
 def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None) -> Rootfs:
     """The cached base image, built (debootstrap, then mke2fs -d) when missing or when the
     tree lacks a package that `deb` depends on."""
-    if os.geteuid() != 0:
-        raise RootfsUnavailable("building the root fs needs root (debootstrap, mke2fs -d)")
     wanted = list(dict.fromkeys(BASE_PACKAGES + (extra_packages or [])
                                 + (deb_depends(deb) if deb else [])))
     base = cache_dir() / f"rootfs-{RELEASE}"
-    base.mkdir(parents=True, exist_ok=True)
     built: list[str] = []
     try:
+        base.mkdir(parents=True, exist_ok=True)
         lock = _FileLock(cache_dir() / ".rootfs.lock", LOCK_TIMEOUT)
         lock.__enter__()
-    except KernelUnavailable as e:
+    except (KernelUnavailable, OSError) as e:
         raise RootfsUnavailable(str(e)) from None
     try:
         stamp = _load_tree_stamp(base)
         missing = set(wanted) - _installed_packages(base / "tree") if stamp else set(wanted)
+        image = base / f"base-{_recipe_hash(stamp)}.ext4" if stamp and not missing else None
+        if (not image or not image.is_file()) and os.geteuid() != 0:
+            raise RootfsUnavailable("building the root fs needs root (debootstrap, mke2fs -d)")
         if not stamp or missing:
             if stamp:
                 _log(f"the cached tree lacks {' '.join(sorted(missing))}: rebuilding it")
