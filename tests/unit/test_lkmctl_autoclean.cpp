@@ -16,6 +16,7 @@
 #include "module_info.h"
 #include "output.h"
 #include "text.h"
+#include "time_zone_utc.h"
 
 namespace lkmd::client {
 namespace {
@@ -25,31 +26,6 @@ using ::testing::HasSubstr;
 constexpr std::uint64_t kUsecPerSec = 1000000;
 // 2024-05-01 12:00:00.25 UTC.
 constexpr std::uint64_t kNoonUsec = 1714564800ULL * kUsecPerSec + 250000;
-
-// Pins the local time zone so that "local time" output is predictable.
-class TimeZonePinnedToUtc : public ::testing::Test {
-protected:
-    void SetUp() override {
-        const char *tz = getenv("TZ");
-        hadTz_ = tz != nullptr;
-        if (hadTz_)
-            savedTz_ = tz;
-        setenv("TZ", "UTC", 1);
-        tzset();
-    }
-
-    void TearDown() override {
-        if (hadTz_)
-            setenv("TZ", savedTz_.c_str(), 1);
-        else
-            unsetenv("TZ");
-        tzset();
-    }
-
-private:
-    bool hadTz_ = false;
-    std::string savedTz_;
-};
 
 class AutocleanList : public TimeZonePinnedToUtc {};
 class AutocleanInfo : public TimeZonePinnedToUtc {};

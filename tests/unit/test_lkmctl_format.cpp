@@ -15,6 +15,7 @@
 #include "output.h"
 #include "table.h"
 #include "text.h"
+#include "time_zone_utc.h"
 
 namespace lkmd::client {
 namespace {
@@ -24,31 +25,6 @@ using ::testing::Not;
 
 // 2024-05-01 12:00:00 UTC.
 constexpr std::uint64_t kNoonUsec = 1714564800ULL * 1000000 + 250000;
-
-// Pins the local time zone so that "local time" output is predictable.
-class TimeZonePinnedToUtc : public ::testing::Test {
-protected:
-    void SetUp() override {
-        const char *tz = getenv("TZ");
-        hadTz_ = tz != nullptr;
-        if (hadTz_)
-            savedTz_ = tz;
-        setenv("TZ", "UTC", 1);
-        tzset();
-    }
-
-    void TearDown() override {
-        if (hadTz_)
-            setenv("TZ", savedTz_.c_str(), 1);
-        else
-            unsetenv("TZ");
-        tzset();
-    }
-
-private:
-    bool hadTz_ = false;
-    std::string savedTz_;
-};
 
 class LocalTime : public TimeZonePinnedToUtc {};
 class List : public TimeZonePinnedToUtc {};

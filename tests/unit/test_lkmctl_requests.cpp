@@ -14,6 +14,7 @@
 #include "module_info.h"
 #include "output.h"
 #include "request_info.h"
+#include "time_zone_utc.h"
 
 namespace lkmd::client {
 namespace {
@@ -23,31 +24,6 @@ using ::testing::HasSubstr;
 // 2024-05-01 12:00:00.25 UTC.
 constexpr std::uint64_t kNoonUsec = 1714564800ULL * 1000000 + 250000;
 constexpr std::uint64_t kUsecPerSec = 1000000;
-
-// Pins the local time zone so that "local time" output is predictable.
-class TimeZonePinnedToUtc : public ::testing::Test {
-protected:
-    void SetUp() override {
-        const char *tz = getenv("TZ");
-        hadTz_ = tz != nullptr;
-        if (hadTz_)
-            savedTz_ = tz;
-        setenv("TZ", "UTC", 1);
-        tzset();
-    }
-
-    void TearDown() override {
-        if (hadTz_)
-            setenv("TZ", savedTz_.c_str(), 1);
-        else
-            unsetenv("TZ");
-        tzset();
-    }
-
-private:
-    bool hadTz_ = false;
-    std::string savedTz_;
-};
 
 class Requests : public TimeZonePinnedToUtc {};
 class ModuleDevice : public TimeZonePinnedToUtc {};
