@@ -50,6 +50,10 @@ std::string whyKept(const AutocleanSettings &settings, const std::string &module
         return "bound to " + joined(facts.bindings->devices);
     if (!facts.linkKind.empty())
         return "provides live " + facts.linkKind + " links";
+    // Not every module binds the device it was loaded for (kvm_amd for the CPU, serio_raw beside
+    // psmouse): as long as the device is there, so is the reason it was loaded, as with udev.
+    if (!facts.presentDevice.empty())
+        return "loaded for " + facts.presentDevice + ", still present";
     return {};
 }
 
@@ -134,6 +138,9 @@ void Autoclean::sweep() {
         facts.loaded = it != loaded.end() ? &*it : nullptr;
         const ModuleBindings bindings = kernel_.readBindings(name);
         facts.bindings = &bindings;
+        if ((record.origin == Origin::Hotplug || record.origin == Origin::Coldplug) &&
+            kernel_.deviceExists(record.device))
+            facts.presentDevice = record.device;
         std::string reason = whyKept(settings_, name, facts);
         if (reason.empty()) {
             if (!linksRead) {

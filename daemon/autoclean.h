@@ -28,6 +28,8 @@ struct IdleFacts {
     const LoadedModule *loaded = nullptr;  // nullptr: not in /proc/modules
     const ModuleBindings *bindings = nullptr;
     std::string linkKind;  // a link kind this module provides that has a live link
+    // Hotplug and coldplug loads: the device it was loaded for, while that device exists.
+    std::string presentDevice;
 };
 
 // Why a module must stay, or empty when it is idle. Pure: the rules of KERNEL-FACTS 9.

@@ -119,27 +119,65 @@ int KernelState::readLoaded(std::vector<LoadedModule> *modules) const {
     return 0;
 }
 
-// /sys/module/M/drivers/<bus>:<driver> links to /sys/bus/<bus>/drivers/<driver>/, which holds one
-// symlink per bound device next to attribute files and the "module" link.
+namespace {
+
+// A driver directory holds one symlink per bound device next to attribute files and the "module"
+// link.
+void appendBoundDevices(const std::filesystem::path &driverDir, std::vector<std::string> *devices) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const fs::directory_entry &entry : fs::directory_iterator(driverDir, ec)) {
+        const std::string name = entry.path().filename().string();
+        std::error_code linkEc;
+        if (name == "module" || !entry.is_symlink(linkEc))
+            continue;
+        devices->push_back(name);
+    }
+}
+
+}  // namespace
+
+// /sys/module/M/drivers/<bus>:<driver> links to /sys/bus/<bus>/drivers/<driver>/. Some buses
+// (pnp, for one) register drivers without an owner: those get no "module" link and no entry
+// under /sys/module/M/drivers, so a driver of the module's own name without a "module" link is
+// taken as the module's too. Keeping a module too long is the safe side of that guess.
 ModuleBindings KernelState::readBindings(const std::string &module) const {
     namespace fs = std::filesystem;
     ModuleBindings bindings;
     std::error_code ec;
     for (const fs::directory_entry &driver :
          fs::directory_iterator(sysfs_ / "module" / module / "drivers", ec)) {
-        const std::string busAndDriver = driver.path().filename().string();
-        bindings.drivers.push_back(busAndDriver);
-        std::error_code driverEc;
-        for (const fs::directory_entry &entry : fs::directory_iterator(driver.path(), driverEc)) {
-            const std::string name = entry.path().filename().string();
-            if (name == "module" || !entry.is_symlink(driverEc))
+        bindings.drivers.push_back(driver.path().filename().string());
+        appendBoundDevices(driver.path(), &bindings.devices);
+    }
+
+    std::string dashed = module;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    for (const fs::directory_entry &bus : fs::directory_iterator(sysfs_ / "bus", ec)) {
+        for (const std::string &name : {module, dashed}) {
+            const fs::path driverDir = bus.path() / "drivers" / name;
+            std::error_code statEc;
+            if (!fs::is_directory(driverDir, statEc) ||
+                fs::is_symlink(driverDir / "module", statEc))
                 continue;
-            bindings.devices.push_back(name);
+            const std::string busAndDriver = bus.path().filename().string() + ":" + name;
+            if (std::find(bindings.drivers.begin(), bindings.drivers.end(), busAndDriver) !=
+                bindings.drivers.end())
+                continue;
+            bindings.drivers.push_back(busAndDriver);
+            appendBoundDevices(driverDir, &bindings.devices);
         }
     }
     std::sort(bindings.drivers.begin(), bindings.drivers.end());
     std::sort(bindings.devices.begin(), bindings.devices.end());
     return bindings;
+}
+
+bool KernelState::deviceExists(const std::string &devpath) const {
+    if (!devpath.starts_with("/devices/") || devpath.find("/../") != std::string::npos)
+        return false;
+    std::error_code ec;
+    return std::filesystem::is_directory(sysfs_ / devpath.substr(1), ec);
 }
 
 std::uint64_t KernelState::moduleIdentity(const std::string &module) const {

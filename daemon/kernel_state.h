@@ -42,6 +42,8 @@ public:
 
     int readLoaded(std::vector<LoadedModule> *modules) const;
     ModuleBindings readBindings(const std::string &module) const;
+    // DEVPATH as udev spells it ("/devices/..."); false for an empty or relative one.
+    bool deviceExists(const std::string &devpath) const;
     // Tells one load of a module from the next: the kernel creates /sys/module/NAME afresh for
     // every load, and sysfs never reuses an inode number. 0 when the module is not loaded.
     std::uint64_t moduleIdentity(const std::string &module) const;

@@ -56,10 +56,11 @@ protected:
             });
     }
 
-    void load(const std::string &name, Origin origin = Origin::Kernel, bool autoclean = false) {
+    void load(const std::string &name, Origin origin = Origin::Kernel, bool autoclean = false,
+              const std::string &device = {}) {
         bool done = false;
         manager_->load(
-            name, origin, [&](Outcome) { done = true; }, LoadOptions{{}, autoclean});
+            name, origin, [&](Outcome) { done = true; }, LoadOptions{device, autoclean});
         while (!done)
             sd_event_run(event_.get(), 10000);
     }
@@ -176,6 +177,25 @@ TEST_F(AutocleanTest, NeverUnloadsModuleWithBoundDevice) {
         sweepAt(t);
     EXPECT_EQ(kernel_->state("e1000"), ModuleState::Live);
     EXPECT_EQ(autoclean_->status("e1000").keptBecause, "bound to 0000:00:03.0");
+}
+
+// kvm_amd binds no device, yet it was loaded for the CPU's modalias: it stays while the device
+// it was loaded for exists, and is reclaimed once that device is gone.
+TEST_F(AutocleanTest, KeepsAModuleWhileTheDeviceItWasLoadedForExists) {
+    const std::string devpath = "/devices/system/cpu/cpu0";
+    const std::filesystem::path device = dir_.path() / "sys" / devpath.substr(1);
+    std::filesystem::create_directories(device);
+    makeAutoclean();
+    load("dummy", Origin::Coldplug, false, devpath);
+    for (std::uint64_t t = 1; t < 60; t += 5)
+        sweepAt(t);
+    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Live);
+    EXPECT_EQ(autoclean_->status("dummy").keptBecause,
+              "loaded for /devices/system/cpu/cpu0, still present");
+    std::filesystem::remove(device);
+    sweepAt(60);
+    sweepAt(71);
+    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
 }
 
 TEST_F(AutocleanTest, NeverUnloadsModuleWhoseLinksExist) {

@@ -66,6 +66,54 @@ TEST(KernelState, ReadsDriversAndBoundDevicesFromSysfs) {
     EXPECT_EQ(bindings.devices, std::vector<std::string>{"0000:00:03.0"});
 }
 
+// pnp_register_driver() sets no owner: parport_pc's pnp driver has no "module" link and is not
+// listed under /sys/module/parport_pc/drivers, yet unloading the module unbinds the port.
+TEST(KernelState, OwnerlessDriverOfTheModulesNameCountsAsItsBinding) {
+    TempDir root;
+    namespace fs = std::filesystem;
+    const fs::path pnpDriver = root.path() / "sys/bus/pnp/drivers/parport_pc";
+    fs::create_directories(pnpDriver);
+    std::ofstream(pnpDriver / "bind");
+    fs::create_directories(root.path() / "sys/devices/pnp0/00:03");
+    fs::create_directory_symlink("../../../../devices/pnp0/00:03", pnpDriver / "00:03");
+    // The platform driver has an owner and no device; another module's driver of a different
+    // name on the same bus is not parport_pc's.
+    const fs::path platformDriver = root.path() / "sys/bus/platform/drivers/parport_pc";
+    fs::create_directories(platformDriver);
+    fs::create_directory_symlink(root.path() / "sys/module/parport_pc", platformDriver / "module");
+    fs::create_directories(root.path() / "sys/module/parport_pc/drivers");
+    fs::create_directory_symlink(platformDriver,
+                                 root.path() / "sys/module/parport_pc/drivers/platform:parport_pc");
+    fs::create_directories(root.path() / "sys/bus/pnp/drivers/serial");
+    fs::create_directory_symlink("../../../../devices/pnp0/00:03",
+                                 root.path() / "sys/bus/pnp/drivers/serial/00:04");
+
+    KernelState state(root.path() / "proc", root.path() / "sys");
+    const ModuleBindings bindings = state.readBindings("parport_pc");
+    EXPECT_EQ(bindings.drivers,
+              (std::vector<std::string>{"platform:parport_pc", "pnp:parport_pc"}));
+    EXPECT_EQ(bindings.devices, std::vector<std::string>{"00:03"});
+}
+
+// A driver of the same name that belongs to another module (its "module" link says so) is not
+// this module's binding.
+TEST(KernelState, DriverOwnedByAnotherModuleIsNotABinding) {
+    TempDir root;
+    namespace fs = std::filesystem;
+    const fs::path driver = root.path() / "sys/bus/usb/drivers/usb-storage";
+    fs::create_directories(driver);
+    fs::create_directories(root.path() / "sys/module/usb_storage");
+    fs::create_directory_symlink(root.path() / "sys/module/usb_storage", driver / "module");
+    fs::create_directories(root.path() / "sys/devices/usb1/1-1:1.0");
+    fs::create_directory_symlink("../../../../devices/usb1/1-1:1.0", driver / "1-1:1.0");
+
+    KernelState state(root.path() / "proc", root.path() / "sys");
+    EXPECT_TRUE(state.readBindings("usb_storage_other").devices.empty());
+    // Its own module finds it through the dashed spelling only via /sys/module/M/drivers, which
+    // this fixture leaves out: an owned driver is never guessed by name.
+    EXPECT_TRUE(state.readBindings("usb_storage").devices.empty());
+}
+
 TEST(KernelState, ModuleWithoutDriversHasNoBindings) {
     TempDir root;
     KernelState state(root.path() / "proc", root.path() / "sys");
