@@ -81,11 +81,16 @@ std::string strerrorText(int error) {
 
 // The daemon's own words first; the shared table's phrase when it sent none.
 std::string reason(Command command, const BusFailure &failure) {
-    // sd-bus refuses SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE) members with this name and a message
-    // naming the method; the capability is what the user needs to hear.
-    if (failure.name == "org.freedesktop.DBus.Error.AccessDenied")
-        return changesModules(command) ? "permission denied (needs CAP_SYS_MODULE or root)"
-                                       : "permission denied";
+    // lkmd says what the caller lacks (root, or polkit's org.lkmd1.manage) and why polkit said no.
+    // An older lkmd refused through sd-bus's vtable check, whose message names only the method.
+    if (failure.name == "org.freedesktop.DBus.Error.AccessDenied" ||
+        failure.name == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") {
+        if (!changesModules(command))
+            return "permission denied";
+        if (failure.message.starts_with("needs "))
+            return "permission denied: " + failure.message;
+        return "permission denied (needs CAP_SYS_MODULE or root)";
+    }
     // An lkmd older than lkmctl: load --autoclean (LoadModuleEx), pin and unpin (SetModulePinned)
     // use calls it may not have. Elsewhere sd-bus's message names the method, which is enough.
     if (failure.name == "org.freedesktop.DBus.Error.UnknownMethod" &&

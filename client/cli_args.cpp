@@ -67,6 +67,8 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
             parsed.legend = false;
         } else if (arg == "--autoclean") {
             parsed.autoclean = true;
+        } else if (arg == "--no-ask-password") {
+            parsed.askPassword = false;
         } else {
             return failure("unknown option " + quoteEscaped(arg));
         }
@@ -114,6 +116,8 @@ std::string helpText() {
            "     --json       Print JSON instead of text\n"
            "     --no-legend  Leave out the header and footer of list and requests\n"
            "     --autoclean  load: let lkmd unload the modules it inserts once idle\n"
+           "     --no-ask-password\n"
+           "                  Do not let polkit ask for a password\n"
            "\n"
            "See the lkmctl(1) man page for details.\n";
 }

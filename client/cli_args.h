@@ -26,7 +26,8 @@ struct CliArgs {
     std::string module;  // the argument of info, load, unload, pin and unpin
     bool json = false;
     bool legend = true;
-    bool autoclean = false;  // load --autoclean
+    bool autoclean = false;   // load --autoclean
+    bool askPassword = true;  // let polkit ask (when stdin is a terminal); --no-ask-password
 };
 
 struct ParseResult {

@@ -2,6 +2,7 @@
 // lkmctl: asks lkmd over D-Bus to load, unload and describe kernel modules. Everything that can
 // be decided without the bus lives in cli_args, output and bus_failure; this file only talks.
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -258,6 +259,10 @@ int runOnBus(const CliArgs &args) {
         printFailure(describeConnectFailure(r));
         return kExitFailure;
     }
+    // As systemctl: on a terminal, polkit may ask (through the session's agent) rather than
+    // refuse outright. Cannot fail on a bus that is open.
+    (void)sd_bus_set_allow_interactive_authorization(bus.get(),
+                                                     args.askPassword && isatty(STDIN_FILENO));
     r = sd_bus_error_add_map(bus::kErrorMap);
     if (r < 0) {
         printFailure("lkmctl: cannot register lkmd's error names: " +

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "bus_service.h"
 
-#include <linux/capability.h>
-
 #include <cerrno>
+#include <cstring>
 
 #include "build_config.h"
 #include "bus_errors.h"
@@ -103,17 +102,17 @@ const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", BusService::getVersion, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD_WITH_ARGS("LoadModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("as", inserted),
-                            BusService::onLoadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+                            BusService::onLoadModule, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("LoadModuleEx", SD_BUS_ARGS("s", name, "a{sv}", options),
                             SD_BUS_RESULT("as", inserted), BusService::onLoadModuleEx,
-                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetModulePinned", SD_BUS_ARGS("s", name, "b", pinned),
                             SD_BUS_NO_RESULT, BusService::onSetModulePinned,
-                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("UnloadModule", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
-                            BusService::onUnloadModule, SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+                            BusService::onUnloadModule, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, BusService::onReload,
-                            SD_BUS_VTABLE_CAPABILITY(CAP_SYS_MODULE)),
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListModules", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", modules),
                             BusService::onListModules, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{sv}", module),
@@ -126,7 +125,7 @@ const sd_bus_vtable BusService::kVtable[] = {
 };
 
 BusService::BusService(sd_bus *bus, Manager &manager, Autoclean &autoclean)
-    : bus_(bus), manager_(manager), autoclean_(autoclean) {
+    : bus_(bus), manager_(manager), autoclean_(autoclean), authorization_(bus) {
     manager_.addListener(this);
 }
 
@@ -193,17 +192,52 @@ void BusService::startLoad(sd_bus_message *message, const char *name, LoadOption
         std::move(options));
 }
 
+// Mutating members are UNPRIVILEGED in the vtable: Authorization decides (CAP_SYS_MODULE or
+// polkit), possibly later. The action then answers the call itself, or returns an error for
+// runAuthorized to answer, as a vtable handler would.
+void BusService::whenAuthorized(sd_bus_message *message, const std::string &module, Action action) {
+    std::map<std::string, std::string> details;
+    if (!module.empty())
+        details["module"] = module;
+    BusMessagePtr call(sd_bus_message_ref(message));
+    authorization_.check(
+        message, std::move(details),
+        [this, call = std::shared_ptr<sd_bus_message>(call.release(), sd_bus_message_unref),
+         action = std::move(action)](const sd_bus_error *refusal) {
+            int r = 0;
+            if (refusal != nullptr) {
+                r = sd_bus_reply_method_error(call.get(), refusal);
+            } else {
+                BusError error;
+                r = action(call.get(), error.get());
+                if (error.isSet())
+                    r = sd_bus_reply_method_error(call.get(), error.get());
+                else if (r < 0)
+                    r = sd_bus_reply_method_errno(call.get(), r, nullptr);
+            }
+            if (r < 0)
+                logger("bus")->warn("Could not answer {}: {}, ignoring",
+                                    sd_bus_message_get_member(call.get()), std::strerror(-r));
+        });
+}
+
 int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *) {
+    auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
     const int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
         return r;
-    static_cast<BusService *>(userdata)->startLoad(message, name, {});
+    const std::string request = name;
+    self->whenAuthorized(message, request, [self, request](sd_bus_message *m, sd_bus_error *) {
+        self->startLoad(m, request.c_str(), {});
+        return 0;
+    });
     return 1;
 }
 
 // Options are a{sv} so that more can come; an unknown one is an error, not silently ignored.
 int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+    auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
     int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
@@ -233,56 +267,72 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
     r = sd_bus_message_exit_container(message);
     if (r < 0)
         return r;
-    static_cast<BusService *>(userdata)->startLoad(message, request.c_str(), std::move(options));
+    self->whenAuthorized(message, request,
+                         [self, request, options](sd_bus_message *m, sd_bus_error *) {
+                             self->startLoad(m, request.c_str(), options);
+                             return 0;
+                         });
     return 1;
 }
 
-int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *) {
     auto *self = static_cast<BusService *>(userdata);
-    std::string problems;
-    const int r = self->reload_ ? self->reload_(&problems) : -EOPNOTSUPP;
-    if (r == -EBADMSG)
-        return sd_bus_error_setf(error, bus::kErrorInvalidConfig,
-                                 "kept the running configuration: %s", problems.c_str());
-    if (r < 0)
-        return r;
-    return sd_bus_reply_method_return(message, nullptr);
+    self->whenAuthorized(message, {}, [self](sd_bus_message *m, sd_bus_error *error) {
+        std::string problems;
+        const int r = self->reload_ ? self->reload_(&problems) : -EOPNOTSUPP;
+        if (r == -EBADMSG)
+            return sd_bus_error_setf(error, bus::kErrorInvalidConfig,
+                                     "kept the running configuration: %s", problems.c_str());
+        if (r < 0)
+            return r;
+        return sd_bus_reply_method_return(m, nullptr);
+    });
+    return 1;
 }
 
 int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
     int pinned = 0;
-    int r = sd_bus_message_read(message, "sb", &name, &pinned);
+    const int r = sd_bus_message_read(message, "sb", &name, &pinned);
     if (r < 0)
         return r;
     if (const char *why = whyInvalidRequestName(name))
         return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
-    r = self->manager_.setPinned(name, pinned != 0);
-    if (r == -ESRCH)
-        return sd_bus_error_set(error, bus::kErrorNotLoaded,
-                                "lkmd did not load this module; it never unloads it");
-    if (r < 0)
-        return r;
-    self->autoclean_.refresh();
-    return sd_bus_reply_method_return(message, nullptr);
+    const std::string module = name;
+    self->whenAuthorized(
+        message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *refusal) {
+            const int set = self->manager_.setPinned(module, pinned != 0);
+            if (set == -ESRCH)
+                return sd_bus_error_set(refusal, bus::kErrorNotLoaded,
+                                        "lkmd did not load this module; it never unloads it");
+            if (set < 0)
+                return set;
+            self->autoclean_.refresh();
+            return sd_bus_reply_method_return(m, nullptr);
+        });
+    return 1;
 }
 
 int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
     auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
-    int r = sd_bus_message_read(message, "s", &name);
+    const int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
         return r;
-    // std::function needs a copyable capture.
-    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
-    self->manager_.unload(name, [pending = std::move(pending)](Outcome outcome) {
-        const int reply = outcome.error < 0
-                              ? replyWithOutcomeError(pending.get(), Verb::Unload, outcome)
-                              : sd_bus_reply_method_return(pending.get(), nullptr);
-        if (reply < 0)
-            logger("bus")->warn("Could not answer UnloadModule: {}, ignoring",
-                                std::strerror(-reply));
+    const std::string module = name;
+    self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {
+        // std::function needs a copyable capture.
+        std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(m), sd_bus_message_unref);
+        self->manager_.unload(module, [pending = std::move(pending)](Outcome outcome) {
+            const int reply = outcome.error < 0
+                                  ? replyWithOutcomeError(pending.get(), Verb::Unload, outcome)
+                                  : sd_bus_reply_method_return(pending.get(), nullptr);
+            if (reply < 0)
+                logger("bus")->warn("Could not answer UnloadModule: {}, ignoring",
+                                    std::strerror(-reply));
+        });
+        return 0;
     });
     return 1;
 }

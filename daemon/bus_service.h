@@ -6,13 +6,14 @@
 
 #include <systemd/sd-bus.h>
 
+#include "authorization.h"
 #include "autoclean.h"
 #include "manager.h"
 #include "sd_ptr.h"
 
 namespace lkmd {
 
-// org.lkmd1.Manager on the bus: validate, authorize (by vtable capability), act through the
+// org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act through the
 // Manager, reply; and the Manager's events as signals.
 class BusService final : public ManagerListener {
 public:
@@ -30,6 +31,10 @@ public:
     void moduleUnloaded(const std::string &module, const char *reason) override;
 
 private:
+    // Answers the call itself (returns >= 0), or returns an error or fills *error to have it
+    // answered, like a vtable handler.
+    using Action = std::function<int(sd_bus_message *call, sd_bus_error *error)>;
+    void whenAuthorized(sd_bus_message *message, const std::string &module, Action action);
     void startLoad(sd_bus_message *message, const char *name, LoadOptions options);
     static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error);
@@ -48,6 +53,7 @@ private:
     Manager &manager_;
     Autoclean &autoclean_;
     ReloadHandler reload_;
+    Authorization authorization_;
     BusSlotPtr slot_;
 };
 

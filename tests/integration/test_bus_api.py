@@ -180,6 +180,16 @@ class BusApiTest(unittest.TestCase):
         self.assertError(ENV.call('UnloadModule', 'string:ext4_external', unprivileged=True),
                          'org.freedesktop.DBus.Error.AccessDenied')
         self.assertIn('ext4_external', ENV.proc_modules())
+        for method, args in [('LoadModule', ['string:dummy']),
+                             ('SetModulePinned', ['string:ext4_external', 'boolean:true']),
+                             ('Reload', [])]:
+            with self.subTest(method=method):
+                out = ENV.call(method, *args, unprivileged=True)
+                self.assertError(out, 'org.freedesktop.DBus.Error.AccessDenied')
+                # No polkit on this bus: the refusal says what would have let the caller in.
+                self.assertIn("polkit's authorization for org.lkmd1.manage; polkit is not running",
+                              out.stderr)
+        self.assertNotIn('dummy', ENV.proc_modules())
 
     def test_introspection_matches_the_interface_file(self):
         out = ENV.run(['busctl', '--system', 'introspect', '--xml-interface', 'org.lkmd1',

@@ -457,6 +457,23 @@ TEST(CallFailure, NamesTheCapabilityWhenAccessIsDenied) {
               "lkmctl: cannot list modules: permission denied");
 }
 
+TEST(CallFailure, PassesOnWhatLkmdSaysTheCallerLacks) {
+    const BusFailure denied{"org.freedesktop.DBus.Error.AccessDenied",
+                            "needs CAP_SYS_MODULE (root) or polkit's authorization for "
+                            "org.lkmd1.manage; polkit is not running",
+                            EACCES};
+    EXPECT_EQ(describeCallFailure(Command::Unload, "vfat", denied),
+              "lkmctl: cannot unload 'vfat': permission denied: needs CAP_SYS_MODULE (root) or "
+              "polkit's authorization for org.lkmd1.manage; polkit is not running");
+    const BusFailure challenge{"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+                               "needs CAP_SYS_MODULE (root) or polkit's authorization for "
+                               "org.lkmd1.manage; polkit wants authentication",
+                               EACCES};
+    EXPECT_EQ(describeCallFailure(Command::Pin, "vfat", challenge),
+              "lkmctl: cannot pin 'vfat': permission denied: needs CAP_SYS_MODULE (root) or "
+              "polkit's authorization for org.lkmd1.manage; polkit wants authentication");
+}
+
 TEST(CallFailure, SaysLkmdIsUnreachableWhenNobodyOwnsTheName) {
     for (const char *name : {"org.freedesktop.DBus.Error.ServiceUnknown",
                              "org.freedesktop.DBus.Error.NameHasNoOwner"}) {

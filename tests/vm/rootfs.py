@@ -80,6 +80,9 @@ BASE_PACKAGES = [
     "dosfstools",
     # systemd-analyze verify checks the units' Documentation=man: pages with man.
     "man-db",
+    # org.lkmd1.manage: unprivileged callers authorized by a polkit rule. polkitd needs a
+    # logind, which libpam-systemd provides.
+    "polkitd", "libpam-systemd",
 ]
 IMAGE_SIZE = "1G"
 TREE_STAMP_VERSION = 1
@@ -318,10 +321,9 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
     if not shutil.which("debootstrap") and not os.path.exists("/usr/sbin/debootstrap"):
         raise RootfsUnavailable("debootstrap is not installed (scripts/install-deps)")
     mirror, keyring = _mirror()
+    # The cached tree stays until its successor is complete: a failed rebuild costs no cache.
     tree, tmp = base / "tree", base / "tree.tmp"
-    for d in (tree, tmp):
-        shutil.rmtree(d, ignore_errors=True)
-    (base / "tree.json").unlink(missing_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     (base / "debs").mkdir(parents=True, exist_ok=True)
     argv = [shutil.which("debootstrap") or "/usr/sbin/debootstrap", "--variant=minbase",
             "--include=" + ",".join(packages), f"--cache-dir={(base / 'debs').resolve()}"]
@@ -338,10 +340,19 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
         except subprocess.TimeoutExpired:
             raise RootfsUnavailable(f"debootstrap took over {DEBOOTSTRAP_TIMEOUT} s") from None
     if p.returncode != 0:
-        tail = (base / "debootstrap.log").read_text(errors="replace").splitlines()[-15:]
+        # debootstrap's own log names the failing package; dpkg's reasons are in the tree's.
+        tail = (base / "debootstrap.log").read_text(errors="replace").splitlines()[-6:]
+        inner = tmp / "debootstrap" / "debootstrap.log"
+        if inner.is_file():
+            dpkg = [line for line in inner.read_text(errors="replace").splitlines()
+                    if line.startswith(("dpkg: ", " ")) and "depends on" in line
+                    or line.startswith("dpkg: error")]
+            tail += list(dict.fromkeys(dpkg))[-6:]
         # No archive (offline machine) is a reason to skip, as for the kernel.
         raise RootfsUnavailable(f"debootstrap failed (exit {p.returncode}):\n" + "\n".join(tail))
     seconds = time.monotonic() - t0
+    (base / "tree.json").unlink(missing_ok=True)
+    shutil.rmtree(tree, ignore_errors=True)
     tmp.rename(tree)
     stamp = {"stamp_version": TREE_STAMP_VERSION, "release": RELEASE,
              "packages": sorted(packages), "seconds": round(seconds, 1),
