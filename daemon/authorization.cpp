@@ -71,21 +71,20 @@ void Authorization::check(sd_bus_message *call, std::map<std::string, std::strin
         return;
     }
 
+    // The reply cannot come before the loop turns again: the entry is filled in after the call.
     auto pending = pending_.emplace(pending_.end());
-    pending->self = this;
-    pending->call.reset(sd_bus_message_ref(call));
-    pending->method = method;
-    pending->verdict = std::move(verdict);
     sd_bus_slot *slot = nullptr;
     r = sd_bus_call_async(bus_, &slot, question.get(), onPolkitReply, &*pending,
                           interactive ? kInteractiveTimeoutUsec : 0);
     if (r < 0) {
-        Verdict failed = std::move(pending->verdict);
         pending_.erase(pending);
-        verdict = std::move(failed);
         refuseNow(r);
         return;
     }
+    pending->self = this;
+    pending->call.reset(sd_bus_message_ref(call));
+    pending->method = method;
+    pending->verdict = std::move(verdict);
     pending->slot.reset(slot);
 }
 
