@@ -57,6 +57,7 @@ public:
 
     int start(UeventSource &source);
     void handle(const Uevent &event);
+    void setMode(HotplugMode mode) { mode_ = mode; }
 
     // Loads drivers for every unbound device, at most maxParallel loads at a time; done gets the
     // number of modules inserted. Also the answer to lost events.

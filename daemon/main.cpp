@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -191,13 +192,18 @@ int run(const Options &options) {
     Manager manager(*loopBackend, *pool, kernel, realtimeUsec, monotonicUsec);
     Config config = readConfig(options.configDir);
     manager.setPolicy(config.policy);
-    HotplugSettings hotplugSettings = config.hotplug;
-    if (options.hotplug)
-        hotplugSettings.mode = *options.hotplug;
-    if (options.coldplug)
-        hotplugSettings.coldplug = *options.coldplug;
-    if (options.ueventSource)
-        hotplugSettings.source = *options.ueventSource;
+    // The command line beats the configuration, also on reload.
+    auto hotplugSettingsOf = [&options](const Config &from) {
+        HotplugSettings settings = from.hotplug;
+        if (options.hotplug)
+            settings.mode = *options.hotplug;
+        if (options.coldplug)
+            settings.coldplug = *options.coldplug;
+        if (options.ueventSource)
+            settings.source = *options.ueventSource;
+        return settings;
+    };
+    HotplugSettings hotplugSettings = hotplugSettingsOf(config);
 
     // /run lives as long as the kernel: what lkmd loaded survives lkmd's own restarts.
     std::error_code ec;
@@ -227,6 +233,47 @@ int run(const Options &options) {
         return fail("Could not connect to the system bus", r);
     BusPtr bus(rawBus);
     BusService service(bus.get(), manager, autoclean);
+
+    // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a probe
+    // mostly waits on hardware) without a thundering herd of finit_module calls.
+    Hotplug hotplug(manager, options.sysfs, HotplugMode::Off,
+                    std::max(4u, 2 * std::thread::hardware_concurrency()));
+    std::unique_ptr<UdevMonitor> monitor;
+    std::optional<UeventSourceKind> monitorSource;
+    // Puts hotplug settings in force, at start and on reload: a monitor only while not off, a
+    // new one when the source changes. A switch to load catches up on the devices that
+    // appeared meanwhile, as coldplug does at start (when Coldplug= allows).
+    auto applyHotplug = [&](const HotplugSettings &settings, bool starting) {
+        const HotplugMode previous = starting ? HotplugMode::Off : hotplugSettings.mode;
+        int error = 0;
+        // A simulated kernel has no uevents of its own; the host's belong to another kernel.
+        if (settings.mode == HotplugMode::Off || simulated) {
+            monitor.reset();
+            monitorSource.reset();
+        } else if (!monitor || monitorSource != settings.source) {
+            std::unique_ptr<UdevMonitor> next =
+                UdevMonitor::create(event.get(), settings.source, &error);
+            if (next)
+                error = hotplug.start(*next);
+            if (error < 0)
+                return error;
+            monitor = std::move(next);
+            monitorSource = settings.source;
+        }
+        hotplug.setMode(settings.mode);
+        hotplugSettings = settings;
+        if (monitor && (starting || settings.mode != previous))
+            logger("hotplug")->info(
+                "Listening to {} uevents ({})", monitor->sourceName(),
+                settings.mode == HotplugMode::Load ? "loading drivers" : "observing only");
+        else if (!starting && settings.mode != previous)
+            logger("hotplug")->info("Hotplug is off: uevents are not listened to");
+        if (!starting && settings.mode == HotplugMode::Load && previous != HotplugMode::Load &&
+            settings.coldplug)
+            hotplug.coldplug();
+        return 0;
+    };
+
     // Reload keeps the running configuration whole when the new one has an error anywhere.
     auto reload = [&](std::string *problems) {
         std::vector<ConfigDiagnostic> diagnostics;
@@ -242,6 +289,16 @@ int run(const Options &options) {
         }
         if (fatal) {
             logger("lkmd")->warn("Configuration has errors, keeping the running one");
+            return -EBADMSG;
+        }
+        // The one step that can fail for another reason than the files: first, so that a
+        // failure leaves everything as it was.
+        const int error = applyHotplug(hotplugSettingsOf(next), false);
+        if (error < 0) {
+            const std::string why =
+                std::string("could not listen for uevents: ") + std::strerror(-error);
+            logger("hotplug")->error("{}; keeping the running configuration", why);
+            *problems = why;
             return -EBADMSG;
         }
         manager.setPolicy(next.policy);
@@ -275,22 +332,9 @@ int run(const Options &options) {
     if (!requests)
         return fail("Could not listen for kernel requests", r);
 
-    // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a probe
-    // mostly waits on hardware) without a thundering herd of finit_module calls.
-    Hotplug hotplug(manager, options.sysfs, hotplugSettings.mode,
-                    std::max(4u, 2 * std::thread::hardware_concurrency()));
-    std::unique_ptr<UdevMonitor> monitor;
-    // A simulated kernel has no uevents of its own; the host's belong to another kernel.
-    if (hotplugSettings.mode != HotplugMode::Off && options.fakeKernel.empty()) {
-        monitor = UdevMonitor::create(event.get(), hotplugSettings.source, &r);
-        if (monitor)
-            r = hotplug.start(*monitor);
-        if (r < 0)
-            return fail("Could not listen for uevents", r);
-        logger("hotplug")->info(
-            "Listening to {} uevents ({})", monitor->sourceName(),
-            hotplugSettings.mode == HotplugMode::Load ? "loading drivers" : "observing only");
-    }
+    r = applyHotplug(hotplugSettings, true);
+    if (r < 0)
+        return fail("Could not listen for uevents", r);
 
     logger("lkmd")->info("Serving {} on the system bus and kernel requests on '{}'",
                          bus::kServiceName, socketPath.string());

@@ -47,7 +47,9 @@ Modules = virtio_rng
 LKMD_ARGS = ["--config-dir=/etc/lkmd", "--coldplug=no"]
 STICK_MARKER = b"LKMD-USB-STICK-0\n"
 XHCI_SLOT = 0x5
-MINI_ROOT = "/run/mroot"  # a writable module tree for "installed after start"
+MINI_ROOT = "/run/mroot"
+CONF_D = "/etc/lkmd/lkmd.conf.d"
+MODE_CONF = f"{CONF_D}/50-mode.conf"  # a writable module tree for "installed after start"
 
 
 def main() -> None:
@@ -272,7 +274,7 @@ def main() -> None:
         def _():
             restart_lkmd(["--config-dir=/etc/lkmd", "--coldplug=no", "--hotplug=observe"])
             mark = g.lkmd_log_size()
-            path = add_nic(g, "rtl8139", "obs1", 0xC)
+            path = observed["rtl8139"] = add_nic(g, "rtl8139", "obs1", 0xC)
             expect(wait_until(g, f"test -e /sys{path}/modalias", 10), "rtl8139 did not appear")
             alias = modalias(g, path)
             ok = wait_until(g, f"tail -c +{mark + 1} /run/lkmd.log | grep -qE "
@@ -298,7 +300,7 @@ def main() -> None:
         def _():
             restart_lkmd(["--config-dir=/etc/lkmd", "--coldplug=no", "--hotplug=off"])
             mark = g.lkmd_log_size()
-            path = add_nic(g, "pcnet", "off1", 0xD)
+            path = observed["pcnet"] = add_nic(g, "pcnet", "off1", 0xD)
             expect(wait_until(g, f"test -e /sys{path}/modalias", 10), "pcnet did not appear")
             alias = modalias(g, path)
             g.check("sleep 3")
@@ -337,6 +339,37 @@ def main() -> None:
             expect(bound_driver(g, first) == "e1000",
                    f"{first} (added before the install) bound to {bound_driver(g, first)}")
             comment("lkmd log since the first hot-add:\n" + g.lkmd_log(mark).strip())
+
+        @s.scenario("[Hotplug] Mode= applies on reload: from observe to load, lkmd catches up on "
+                    "the devices left without a driver")
+        def _():
+            expect("rtl8139" in observed and "pcnet" in observed,
+                   "the observe and off scenarios left no devices behind")
+            left = {observed["rtl8139"]: ("8139cp", "8139too"), observed["pcnet"]: ("pcnet32",)}
+            for path in left:
+                expect(bound_driver(g, path) is None, f"{path} has a driver already")
+            # No --hotplug or --coldplug: the files decide, as on a real system.
+            g.check(f"mkdir -p {CONF_D} && printf '[Hotplug]\\nMode=observe\\n' > {MODE_CONF}")
+            try:
+                restart_lkmd(["--config-dir=/etc/lkmd"])
+                mark = g.lkmd_log_size()
+                g.check("sleep 2")
+                expect(not inserted(g.lkmd_log(mark)), "observe mode inserted modules at start: "
+                       f"{inserted(g.lkmd_log(mark))}")
+                g.check(f"printf '[Hotplug]\\nMode=load\\n' > {MODE_CONF}")
+                g.check(f"kill -HUP {g.lkmd.pid}")
+                for path, drivers in left.items():
+                    ok = wait_until(g, f"d=$(readlink /sys{path}/driver) && "
+                                       f"case ${{d##*/}} in {'|'.join(drivers)}) true;; "
+                                       f"*) false;; esac", 90)
+                    expect(ok, f"{path}: none of {drivers} bound 90 s after the reload (bound: "
+                               f"{bound_driver(g, path)!r})\n{g.lkmd_log(mark)[-3000:]}")
+                log = g.lkmd_log(mark)
+                expect("uevents (loading drivers)" in log, f"no mode switch in the log:\n{log}")
+                expect(lkmd_running(g), "lkmd died on the reload")
+            finally:
+                g.run(f"rm -f {MODE_CONF}")
+                restart_lkmd(LKMD_ARGS)
 
         @s.scenario("lkmd survived every hotplug scenario")
         def _():
