@@ -35,6 +35,15 @@ namespace {
 // too tight for a module with several such dependencies.
 constexpr std::uint64_t kModuleCallTimeoutUsec = 120ULL * 1000 * 1000;
 constexpr std::uint64_t kDefaultTimeoutUsec = 0;  // sd-bus's default
+constexpr std::uint64_t kSdBusDefaultTimeoutUsec = 25ULL * 1000 * 1000;
+
+// A call that may make polkit ask for a password first: wait for lkmd's polkit window on top,
+// rather than give up on a change lkmd would still carry out once the password is typed.
+std::uint64_t changeTimeout(sd_bus *bus, std::uint64_t usec) {
+    if (sd_bus_get_allow_interactive_authorization(bus) <= 0)
+        return usec;
+    return (usec != 0 ? usec : kSdBusDefaultTimeoutUsec) + bus::kInteractiveAuthorizationUsec;
+}
 
 constexpr int kExitSuccess = 0;
 constexpr int kExitFailure = 1;
@@ -204,10 +213,11 @@ int runLoad(sd_bus *bus, const CliArgs &args) {
             return sd_bus_message_append(call, "sa{sv}", args.module.c_str(), 1, "Autoclean", "b",
                                          1);
         };
-        r = callManager(bus, "LoadModuleEx", append, kModuleCallTimeoutUsec, reply, failure);
+        r = callManager(bus, "LoadModuleEx", append, changeTimeout(bus, kModuleCallTimeoutUsec),
+                        reply, failure);
     } else {
-        r = callManager(bus, "LoadModule", args.module.c_str(), kModuleCallTimeoutUsec, reply,
-                        failure);
+        r = callManager(bus, "LoadModule", args.module.c_str(),
+                        changeTimeout(bus, kModuleCallTimeoutUsec), reply, failure);
     }
     std::vector<std::string> inserted;
     if (r >= 0) {
@@ -227,8 +237,8 @@ int runLoad(sd_bus *bus, const CliArgs &args) {
 int runUnload(sd_bus *bus, const CliArgs &args) {
     MessagePtr reply;
     BusFailure failure;
-    if (callManager(bus, "UnloadModule", args.module.c_str(), kModuleCallTimeoutUsec, reply,
-                    failure) < 0) {
+    if (callManager(bus, "UnloadModule", args.module.c_str(),
+                    changeTimeout(bus, kModuleCallTimeoutUsec), reply, failure) < 0) {
         printFailure(describeCallFailure(args.command, args.module, failure));
         return kExitFailure;
     }
@@ -242,7 +252,8 @@ int runSetPinned(sd_bus *bus, const CliArgs &args, bool pinned) {
     const AppendArguments append = [&args, pinned](sd_bus_message *call) {
         return sd_bus_message_append(call, "sb", args.module.c_str(), pinned ? 1 : 0);
     };
-    if (callManager(bus, "SetModulePinned", append, kDefaultTimeoutUsec, reply, failure) < 0) {
+    if (callManager(bus, "SetModulePinned", append, changeTimeout(bus, kDefaultTimeoutUsec), reply,
+                    failure) < 0) {
         printFailure(describeCallFailure(args.command, args.module, failure));
         return kExitFailure;
     }

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "bus_names.h"
 #include "log.h"
 
 namespace lkmd {
@@ -13,8 +14,6 @@ namespace {
 
 // CheckAuthorization's flags.
 constexpr std::uint32_t kAllowUserInteraction = 1;
-// Long enough for somebody to type a password into an agent's dialog.
-constexpr std::uint64_t kInteractiveTimeoutUsec = 300'000'000;
 
 // The messages complete "permission denied: ..." (lkmctl) and do not name the method: the
 // caller knows what it called.
@@ -75,7 +74,7 @@ void Authorization::check(sd_bus_message *call, std::map<std::string, std::strin
     auto pending = pending_.emplace(pending_.end());
     sd_bus_slot *slot = nullptr;
     r = sd_bus_call_async(bus_, &slot, question.get(), onPolkitReply, &*pending,
-                          interactive ? kInteractiveTimeoutUsec : 0);
+                          interactive ? bus::kInteractiveAuthorizationUsec : 0);
     if (r < 0) {
         pending_.erase(pending);
         refuseNow(r);
@@ -84,6 +83,7 @@ void Authorization::check(sd_bus_message *call, std::map<std::string, std::strin
     pending->self = this;
     pending->call.reset(sd_bus_message_ref(call));
     pending->method = method;
+    pending->interactive = interactive;
     pending->verdict = std::move(verdict);
     pending->slot.reset(slot);
 }
@@ -121,10 +121,12 @@ int Authorization::onPolkitReply(sd_bus_message *reply, void *userdata, sd_bus_e
         self->finish(it, nullptr);
         return 0;
     } else if (challenge) {
-        sd_bus_error_setf(refusal.get(), SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, "%s",
-                          needs("polkit wants authentication, and the call did not allow "
-                                "interactive authorization")
-                              .c_str());
+        sd_bus_error_setf(
+            refusal.get(), SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, "%s",
+            needs(pending->interactive ? "polkit wants authentication, and no agent answered"
+                                       : "polkit wants authentication, and the call did not allow "
+                                         "interactive authorization")
+                .c_str());
     } else {
         sd_bus_error_setf(refusal.get(), SD_BUS_ERROR_ACCESS_DENIED, "%s",
                           needs("polkit did not authorize this caller").c_str());

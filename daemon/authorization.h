@@ -20,8 +20,9 @@ inline constexpr const char *kManageAction = "org.lkmd1.manage";
 // serving kernel requests meanwhile. Where polkit does not run, only the first rule applies.
 class Authorization {
 public:
-    // Called exactly once per check, on the event loop: with nullptr when the caller may go on,
-    // else with the error to answer the call with.
+    // Called once per check, on the event loop: with nullptr when the caller may go on, else
+    // with the error to answer the call with. Checks still pending when the Authorization goes
+    // (at exit) are dropped uncalled: their callers see the connection close.
     using Verdict = std::function<void(const sd_bus_error *refusal)>;
 
     explicit Authorization(sd_bus *bus) : bus_(bus) {}
@@ -37,6 +38,7 @@ private:
         Authorization *self = nullptr;
         BusMessagePtr call;
         std::string method;
+        bool interactive = false;
         Verdict verdict;
         BusSlotPtr slot;
     };

@@ -221,11 +221,25 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
         });
 }
 
-int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *) {
+namespace {
+
+// Before authorization: polkit should never be asked (nor a password typed) for a name lkmd would
+// refuse anyway, and rules should only see names that passed this check.
+int refuseInvalidName(const char *name, sd_bus_error *error) {
+    if (const char *why = whyInvalidRequestName(name))
+        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
+    return 0;
+}
+
+}  // namespace
+
+int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
-    const int r = sd_bus_message_read(message, "s", &name);
+    int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
+        return r;
+    if ((r = refuseInvalidName(name, error)) < 0)
         return r;
     const std::string request = name;
     self->whenAuthorized(message, request, [self, request](sd_bus_message *m, sd_bus_error *) {
@@ -241,6 +255,8 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
     const char *name = nullptr;
     int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
+        return r;
+    if ((r = refuseInvalidName(name, error)) < 0)
         return r;
     const std::string request = name;
     LoadOptions options;
@@ -294,11 +310,11 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
     auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
     int pinned = 0;
-    const int r = sd_bus_message_read(message, "sb", &name, &pinned);
+    int r = sd_bus_message_read(message, "sb", &name, &pinned);
     if (r < 0)
         return r;
-    if (const char *why = whyInvalidRequestName(name))
-        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
+    if ((r = refuseInvalidName(name, error)) < 0)
+        return r;
     const std::string module = name;
     self->whenAuthorized(
         message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *refusal) {
@@ -314,11 +330,13 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
     return 1;
 }
 
-int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error * /*error*/) {
+int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     const char *name = nullptr;
-    const int r = sd_bus_message_read(message, "s", &name);
+    int r = sd_bus_message_read(message, "s", &name);
     if (r < 0)
+        return r;
+    if ((r = refuseInvalidName(name, error)) < 0)
         return r;
     const std::string module = name;
     self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {

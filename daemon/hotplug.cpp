@@ -139,6 +139,11 @@ void Hotplug::coldplug(std::function<void(std::size_t)> done) {
 void Hotplug::startNextColdplugLoads() {
     if (pumping_)
         return;
+    // A reload switched away from load: what is queued is not loaded.
+    if (mode_ != HotplugMode::Load) {
+        coldplug_->queue.clear();
+        rescanWanted_ = false;
+    }
     pumping_ = true;
     while (coldplug_->running < maxParallel_ && !coldplug_->queue.empty()) {
         const UnboundDevice device = std::move(coldplug_->queue.front());

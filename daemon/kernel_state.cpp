@@ -174,7 +174,7 @@ ModuleBindings KernelState::readBindings(const std::string &module) const {
 }
 
 bool KernelState::deviceExists(const std::string &devpath) const {
-    if (!devpath.starts_with("/devices/") || devpath.find("/../") != std::string::npos)
+    if (!devpath.starts_with("/devices/") || devpath.find("..") != std::string::npos)
         return false;
     std::error_code ec;
     return std::filesystem::is_directory(sysfs_ / devpath.substr(1), ec);

@@ -241,8 +241,7 @@ int run(const Options &options) {
     std::unique_ptr<UdevMonitor> monitor;
     std::optional<UeventSourceKind> monitorSource;
     // Puts hotplug settings in force, at start and on reload: a monitor only while not off, a
-    // new one when the source changes. A switch to load catches up on the devices that
-    // appeared meanwhile, as coldplug does at start (when Coldplug= allows).
+    // new one when the source changes.
     auto applyHotplug = [&](const HotplugSettings &settings, bool starting) {
         const HotplugMode previous = starting ? HotplugMode::Off : hotplugSettings.mode;
         int error = 0;
@@ -262,15 +261,14 @@ int run(const Options &options) {
         }
         hotplug.setMode(settings.mode);
         hotplugSettings = settings;
-        if (monitor && (starting || settings.mode != previous))
+        if (!starting && settings.mode == previous)
+            return 0;
+        if (monitor)
             logger("hotplug")->info(
                 "Listening to {} uevents ({})", monitor->sourceName(),
                 settings.mode == HotplugMode::Load ? "loading drivers" : "observing only");
-        else if (!starting && settings.mode != previous)
+        else if (!starting && settings.mode == HotplugMode::Off)
             logger("hotplug")->info("Hotplug is off: uevents are not listened to");
-        if (!starting && settings.mode == HotplugMode::Load && previous != HotplugMode::Load &&
-            settings.coldplug)
-            hotplug.coldplug();
         return 0;
     };
 
@@ -293,7 +291,12 @@ int run(const Options &options) {
         }
         // The one step that can fail for another reason than the files: first, so that a
         // failure leaves everything as it was.
-        const int error = applyHotplug(hotplugSettingsOf(next), false);
+        const HotplugSettings nextHotplug = hotplugSettingsOf(next);
+        // A switch to load catches up on the devices that appeared meanwhile, as coldplug does
+        // at start (when Coldplug= allows); under the new policy, so after it is in force.
+        const bool catchUp = nextHotplug.mode == HotplugMode::Load &&
+                             hotplugSettings.mode != HotplugMode::Load && nextHotplug.coldplug;
+        const int error = applyHotplug(nextHotplug, false);
         if (error < 0) {
             const std::string why =
                 std::string("could not listen for uevents: ") + std::strerror(-error);
@@ -304,6 +307,8 @@ int run(const Options &options) {
         manager.setPolicy(next.policy);
         autoclean.setSettings(next.autoclean);
         logger("lkmd")->info("Reloaded the configuration from '{}'", options.configDir.string());
+        if (catchUp)
+            hotplug.coldplug();
         return 0;
     };
     service.setReloadHandler(reload);

@@ -190,6 +190,9 @@ class BusApiTest(unittest.TestCase):
                 self.assertIn("polkit's authorization for org.lkmd1.manage; polkit is not running",
                               out.stderr)
         self.assertNotIn('dummy', ENV.proc_modules())
+        # A name lkmd would refuse is refused as such before anyone is asked for authorization.
+        self.assertError(ENV.call('LoadModule', 'string:../evil', unprivileged=True),
+                         'org.lkmd1.Error.InvalidName')
 
     def test_introspection_matches_the_interface_file(self):
         out = ENV.run(['busctl', '--system', 'introspect', '--xml-interface', 'org.lkmd1',

@@ -136,3 +136,19 @@ TEST_F(HotplugTest, ColdplugLoadsEveryUnboundDeviceOnceWithinTheBound) {
     EXPECT_EQ(manager_->registry().find("e1000")->origin, Origin::Coldplug);
     EXPECT_EQ(manager_->history().size(), 13u);
 }
+
+// A reload that leaves load mode stops a coldplug that is under way: what is still queued is not
+// loaded (the loads already started finish).
+TEST_F(HotplugTest, LeavingLoadModeDropsTheColdplugQueue) {
+    addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    addDevice(sysfs(), "0000:00:04.0", "virtio:d00000001v00001AF4");
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Load, 1);
+    std::optional<std::size_t> inserted;
+    hotplug.coldplug([&](std::size_t count) { inserted = count; });
+    hotplug.setMode(HotplugMode::Observe);
+    for (int i = 0; i < 200 && !inserted; ++i)
+        sd_event_run(event_.get(), 20000);
+    ASSERT_TRUE(inserted.has_value());
+    EXPECT_EQ(*inserted, 1u);
+    EXPECT_EQ(manager_->history().size(), 1u);
+}
