@@ -15,6 +15,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORLD = os.path.join(HERE, 'world.conf')
 NOBODY = 65534
 
+# The default policy of Debian's system bus (/usr/share/dbus-1/system.conf): nobody may own a
+# name or call a method unless a policy file allows it. The one policy file is lkmd's own, from
+# the tree, so the tests go through the policy that is installed.
+BUS_POLICY = os.path.join(HERE, '..', '..', 'units', 'org.lkmd1.conf')
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -23,18 +27,41 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
     <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
     <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
     <allow receive_type="method_return"/>
     <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
+  <include>{policy}</include>
 </busconfig>
 """
+
+
+def start_dbus_daemon(directory):
+    """A system bus with the config above, listening in `directory`: (process, socket path)."""
+    socket = os.path.join(directory, 'bus.sock')
+    config = os.path.join(directory, 'bus.conf')
+    with open(config, 'w') as f:
+        f.write(BUS_CONFIG.format(socket=socket, policy=os.path.abspath(BUS_POLICY)))
+    bus = subprocess.Popen(['dbus-daemon', '--nofork', '--config-file=' + config],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not os.path.exists(socket):
+        if bus.poll() is not None or time.monotonic() > deadline:
+            bus.kill()
+            raise RuntimeError('dbus-daemon did not create ' + socket)
+        time.sleep(0.05)
+    return bus, socket
 
 
 def build_dir():
@@ -71,12 +98,7 @@ class BusEnv:
         return os.path.join(build_dir(), 'client', 'lkmctl')
 
     def start(self):
-        config = os.path.join(self.dir, 'bus.conf')
-        with open(config, 'w') as f:
-            f.write(BUS_CONFIG.format(socket=self.socket))
-        self.bus = subprocess.Popen(['dbus-daemon', '--nofork', '--config-file=' + config],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait_for(lambda: os.path.exists(self.socket), 'the bus socket')
+        self.bus, _ = start_dbus_daemon(self.dir)
         self.monitor_log = os.path.join(self.dir, 'signals.log')
         self.monitor = subprocess.Popen(
             ['dbus-monitor', '--system', "type='signal',interface='org.lkmd1.Manager'"],

@@ -194,6 +194,18 @@ class BusApiTest(unittest.TestCase):
         self.assertError(ENV.call('LoadModule', 'string:../evil', unprivileged=True),
                          'org.lkmd1.Error.InvalidName')
 
+    def test_the_shipped_bus_policy_lets_only_root_own_the_name(self):
+        # The bus denies by default, as Debian's system bus does; units/org.lkmd1.conf is the
+        # only policy file. lkmd (root) owns the name; nobody else may even queue for it.
+        request = ['dbus-send', '--system', '--print-reply', '--dest=org.freedesktop.DBus',
+                   '/org/freedesktop/DBus', 'org.freedesktop.DBus.RequestName',
+                   'string:org.lkmd1', 'uint32:0']
+        self.assertError(ENV.run(request, unprivileged=True),
+                         'org.freedesktop.DBus.Error.AccessDenied')
+        queued = ENV.run(request)
+        self.assertEqual(queued.returncode, 0, queued.stderr)
+        self.assertIn('uint32 2', queued.stdout)  # in the queue behind lkmd: root may
+
     def test_introspection_matches_the_interface_file(self):
         out = ENV.run(['busctl', '--system', 'introspect', '--xml-interface', 'org.lkmd1',
                        '/org/lkmd1'])

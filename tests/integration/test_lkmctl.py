@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from busenv import BUS_CONFIG, BusEnv, build_dir  # noqa: E402
+from busenv import BusEnv, build_dir, start_dbus_daemon  # noqa: E402
 
 # A PCI device without a driver, present before lkmd starts: coldplug loads e1000 for it.
 E1000_DEVICE = '/devices/pci0000:00/0000:00:03.0'
@@ -406,14 +406,8 @@ class DaemonUnreachable(unittest.TestCase):
 
     def test_with_a_bus_but_no_lkmd(self):
         with tempfile.TemporaryDirectory() as scratch:
-            socket = os.path.join(scratch, 'bus.sock')
-            config = os.path.join(scratch, 'bus.conf')
-            with open(config, 'w') as f:
-                f.write(BUS_CONFIG.format(socket=socket))
-            bus = subprocess.Popen(['dbus-daemon', '--nofork', '--config-file=' + config],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            bus, socket = start_dbus_daemon(scratch)
             try:
-                wait_until(lambda: os.path.exists(socket), 'the bus socket')
                 self.assertUnreachable('unix:path=' + socket)
             finally:
                 bus.terminate()
