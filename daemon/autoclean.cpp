@@ -80,6 +80,20 @@ void Autoclean::setSettings(AutocleanSettings settings) {
     arm();
 }
 
+void Autoclean::setDeviceEvents(bool available) {
+    deviceEvents_ = available;
+    arm();
+}
+
+void Autoclean::deviceGone() {
+    for (auto &[name, track] : tracks_)
+        track.waitsForDevice = false;
+    // A pending sweep looks at everything anyway; re-arming would postpone it for as long as
+    // devices keep changing.
+    if (!timer_)
+        arm();
+}
+
 void Autoclean::moduleLoaded(const std::string &, Origin) {
     if (!timer_)
         arm();
@@ -95,6 +109,9 @@ void Autoclean::arm() {
     std::uint64_t period = kNever;
     for (const auto &[name, record] : manager_.registry().records()) {
         if (!record.autoclean || record.pinned || settings_.keeps(name))
+            continue;
+        auto track = tracks_.find(name);
+        if (deviceEvents_ && track != tracks_.end() && track->second.waitsForDevice)
             continue;
         const std::uint64_t timeout = settings_.timeoutFor(name, record.trigger);
         if (timeout != kNever)
@@ -158,6 +175,10 @@ void Autoclean::sweep() {
         Track track = tracks_.count(name) ? tracks_[name] : Track{};
         track.timeout = settings_.timeoutFor(name, record.trigger);
         track.keptBecause = reason;
+        IdleFacts withoutDevices = facts;
+        withoutDevices.bindings = nullptr;
+        withoutDevices.presentDevice.clear();
+        track.waitsForDevice = !reason.empty() && whyKept(settings_, name, withoutDevices).empty();
         if (!reason.empty() || manager_.isUnloading(name)) {
             track.idleSince = 0;
             track.idleLooks = 0;

@@ -59,6 +59,12 @@ public:
     AutocleanStatus status(const std::string &module) const;
     bool armed() const { return timer_ != nullptr; }
 
+    // Whether lkmd hears of devices going away (a uevent monitor runs). Then a module that only
+    // a device keeps (bound, or the device it was loaded for) is not swept for again until a
+    // device goes or unbinds (deviceGone): an lkmd whose candidates all serve devices sleeps.
+    void setDeviceEvents(bool available);
+    void deviceGone();
+
     void moduleLoaded(const std::string &module, Origin origin) override;
     void moduleUnloaded(const std::string &module, const char *reason) override;
 
@@ -69,6 +75,7 @@ private:
         std::uint64_t timeout = 0;
         std::string keptBecause;
         bool unloading = false;
+        bool waitsForDevice = false;  // kept by devices alone at the last look
     };
 
     void arm();
@@ -83,6 +90,7 @@ private:
     LinkKindReader linkKinds_;
     KindResolver kindResolver_;
     std::map<std::string, Track> tracks_;
+    bool deviceEvents_ = false;
     EventSourcePtr timer_;
 };
 

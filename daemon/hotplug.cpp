@@ -72,6 +72,8 @@ int Hotplug::start(UeventSource &source) {
                             logger("hotplug")->warn(
                                 "The kernel dropped uevents (receive buffer full), rescanning "
                                 "devices");
+                            if (deviceGone_)
+                                deviceGone_();
                             coldplug();
                         });
 }
@@ -83,6 +85,8 @@ bool Hotplug::deviceHasDriver(const std::string &devpath) const {
 }
 
 void Hotplug::handle(const Uevent &event) {
+    if ((event.action == "remove" || event.action == "unbind") && deviceGone_)
+        deviceGone_();
     if (mode_ == HotplugMode::Off || event.action != "add" || event.modalias.empty())
         return;
     if (const char *why = whyInvalidModalias(event.modalias)) {

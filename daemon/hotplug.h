@@ -58,6 +58,9 @@ public:
     int start(UeventSource &source);
     void handle(const Uevent &event);
     void setMode(HotplugMode mode) { mode_ = mode; }
+    // Called when a device goes away or loses its driver (remove, unbind), and when uevents were
+    // lost: what kept a module may be gone.
+    void setDeviceGoneHandler(std::function<void()> handler) { deviceGone_ = std::move(handler); }
 
     // Loads drivers for every unbound device, at most maxParallel loads at a time; done gets the
     // number of modules inserted. Also the answer to lost events.
@@ -82,6 +85,7 @@ private:
     };
     std::unique_ptr<ColdplugRun> coldplug_;
     bool rescanWanted_ = false;
+    std::function<void()> deviceGone_;
     bool pumping_ = false;
 };
 

@@ -238,6 +238,7 @@ int run(const Options &options) {
     // mostly waits on hardware) without a thundering herd of finit_module calls.
     Hotplug hotplug(manager, options.sysfs, HotplugMode::Off,
                     std::max(4u, 2 * std::thread::hardware_concurrency()));
+    hotplug.setDeviceGoneHandler([&autoclean] { autoclean.deviceGone(); });
     std::unique_ptr<UdevMonitor> monitor;
     std::optional<UeventSourceKind> monitorSource;
     // Puts hotplug settings in force, at start and on reload: a monitor only while not off, a
@@ -260,6 +261,7 @@ int run(const Options &options) {
             monitorSource = settings.source;
         }
         hotplug.setMode(settings.mode);
+        autoclean.setDeviceEvents(monitor != nullptr);
         hotplugSettings = settings;
         if (!starting && settings.mode == previous)
             return 0;

@@ -198,6 +198,28 @@ TEST_F(AutocleanTest, KeepsAModuleWhileTheDeviceItWasLoadedForExists) {
     EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
 }
 
+// With a uevent monitor, a candidate that only devices keep needs no sweeps: lkmd sleeps until a
+// device goes (remove or unbind), then looks again. Without one, it keeps polling.
+TEST_F(AutocleanTest, ModulesKeptByDevicesAloneWaitForADeviceToGo) {
+    const std::string devpath = "/devices/system/cpu/cpu0";
+    const std::filesystem::path device = dir_.path() / "sys" / devpath.substr(1);
+    std::filesystem::create_directories(device);
+    makeAutoclean();
+    load("dummy", Origin::Coldplug, false, devpath);
+    ASSERT_TRUE(autoclean_->armed());
+    sweepAt(1);
+    EXPECT_TRUE(autoclean_->armed()) << "no monitor: polling goes on";
+    autoclean_->setDeviceEvents(true);
+    EXPECT_FALSE(autoclean_->armed()) << "kept by its device alone: nothing to poll for";
+
+    std::filesystem::remove(device);
+    autoclean_->deviceGone();
+    ASSERT_TRUE(autoclean_->armed());
+    sweepAt(10);
+    sweepAt(21);
+    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
+}
+
 TEST_F(AutocleanTest, NeverUnloadsModuleWhoseLinksExist) {
     makeAutoclean();
     load("rtnl-link-dummy");

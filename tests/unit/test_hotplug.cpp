@@ -106,6 +106,18 @@ TEST_F(HotplugTest, IgnoresBoundDevicesOtherActionsAndJunk) {
     EXPECT_TRUE(manager_->history().empty());
 }
 
+TEST_F(HotplugTest, RemoveAndUnbindTellThatADeviceWent) {
+    Hotplug hotplug(*manager_, sysfs(), HotplugMode::Observe, 4);
+    int gone = 0;
+    hotplug.setDeviceGoneHandler([&gone] { ++gone; });
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:04.0", "pci", ""});
+    hotplug.handle({"bind", "/devices/pci0000:00/0000:00:04.0", "pci", ""});
+    EXPECT_EQ(gone, 0);
+    hotplug.handle({"unbind", "/devices/pci0000:00/0000:00:04.0", "pci", ""});
+    hotplug.handle({"remove", "/devices/pci0000:00/0000:00:04.0", "pci", ""});
+    EXPECT_EQ(gone, 2);
+}
+
 TEST_F(HotplugTest, ObserveModeLoadsNothing) {
     Hotplug hotplug(*manager_, sysfs(), HotplugMode::Observe, 4);
     hotplug.handle({"add", "/devices/pci0000:00/0000:00:03.0", "pci",
