@@ -12,6 +12,8 @@ namespace {
 // timeouts after it fell idle, and always after two looks.
 constexpr std::uint64_t kMinPeriodUsec = 500'000;
 constexpr std::uint64_t kMaxPeriodUsec = 60'000'000;
+// When every candidate waits for an event: what no event announces is found this late.
+constexpr std::uint64_t kBackstopPeriodUsec = 600'000'000;
 
 std::string joined(const std::vector<std::string> &items) {
     std::string text;
@@ -86,11 +88,15 @@ void Autoclean::setDeviceEvents(bool available) {
 }
 
 void Autoclean::deviceGone() {
+    bool woken = false;
     for (auto &[name, track] : tracks_)
-        track.waitsForDevice = false;
-    // A pending sweep looks at everything anyway; re-arming would postpone it for as long as
-    // devices keep changing.
-    if (!timer_)
+        if (track.waitsFor == Track::Wait::DeviceChange) {
+            track.waitsFor = Track::Wait::Poll;
+            woken = true;
+        }
+    // A regular sweep pending looks at everything anyway: re-arming it would postpone it for as
+    // long as devices keep changing. Only the backstop is cut short.
+    if (woken && (!timer_ || period_ == kBackstopPeriodUsec))
         arm();
 }
 
@@ -101,22 +107,35 @@ void Autoclean::moduleLoaded(const std::string &, Origin) {
 
 void Autoclean::moduleUnloaded(const std::string &module, const char *) {
     tracks_.erase(module);
+    // What it held may be free now.
+    for (auto &[name, track] : tracks_)
+        if (track.waitsFor == Track::Wait::ModuleChange)
+            track.waitsFor = Track::Wait::Poll;
     arm();  // the last candidate may be gone: then no more wakeups
 }
 
 // With at least one candidate: a timer at half its timeout. With none: nothing at all.
 void Autoclean::arm() {
     std::uint64_t period = kNever;
+    bool waiting = false;
     for (const auto &[name, record] : manager_.registry().records()) {
         if (!record.autoclean || record.pinned || settings_.keeps(name))
             continue;
-        auto track = tracks_.find(name);
-        if (deviceEvents_ && track != tracks_.end() && track->second.waitsForDevice)
-            continue;
         const std::uint64_t timeout = settings_.timeoutFor(name, record.trigger);
-        if (timeout != kNever)
-            period = std::min(period, std::clamp(timeout / 2, kMinPeriodUsec, kMaxPeriodUsec));
+        if (timeout == kNever)
+            continue;
+        auto track = tracks_.find(name);
+        const Track::Wait wait =
+            track != tracks_.end() ? track->second.waitsFor : Track::Wait::Poll;
+        if (wait == Track::Wait::ModuleChange ||
+            (wait == Track::Wait::DeviceChange && deviceEvents_)) {
+            waiting = true;
+            continue;
+        }
+        period = std::min(period, std::clamp(timeout / 2, kMinPeriodUsec, kMaxPeriodUsec));
     }
+    if (period == kNever && waiting)
+        period = kBackstopPeriodUsec;
     timer_.reset();
     if (period == kNever)
         return;
@@ -127,11 +146,32 @@ void Autoclean::arm() {
         return;
     }
     timer_.reset(source);
+    period_ = period;
 }
 
 int Autoclean::onTimer(sd_event_source *, uint64_t, void *userdata) {
     static_cast<Autoclean *>(userdata)->sweep();
     return 0;
+}
+
+// Kept by devices alone: a device event ends it. Else kept by holders (and perhaps devices),
+// whose references make up its whole refcnt: an unload ends it. Else: poll.
+Autoclean::Track::Wait Autoclean::whatEndsTheWait(const std::string &module,
+                                                  const IdleFacts &facts) const {
+    IdleFacts withoutDevices = facts;
+    withoutDevices.bindings = nullptr;
+    withoutDevices.presentDevice.clear();
+    if (whyKept(settings_, module, withoutDevices).empty())
+        return Track::Wait::DeviceChange;
+    if (facts.loaded == nullptr || facts.loaded->holders.empty())
+        return Track::Wait::Poll;
+    LoadedModule unheld = *facts.loaded;
+    unheld.refcnt -=
+        static_cast<int>(std::min<std::size_t>(unheld.holders.size(), std::max(unheld.refcnt, 0)));
+    unheld.holders.clear();
+    withoutDevices.loaded = &unheld;
+    return whyKept(settings_, module, withoutDevices).empty() ? Track::Wait::ModuleChange
+                                                              : Track::Wait::Poll;
 }
 
 void Autoclean::sweep() {
@@ -175,10 +215,7 @@ void Autoclean::sweep() {
         Track track = tracks_.count(name) ? tracks_[name] : Track{};
         track.timeout = settings_.timeoutFor(name, record.trigger);
         track.keptBecause = reason;
-        IdleFacts withoutDevices = facts;
-        withoutDevices.bindings = nullptr;
-        withoutDevices.presentDevice.clear();
-        track.waitsForDevice = !reason.empty() && whyKept(settings_, name, withoutDevices).empty();
+        track.waitsFor = reason.empty() ? Track::Wait::Poll : whatEndsTheWait(name, facts);
         if (!reason.empty() || manager_.isUnloading(name)) {
             track.idleSince = 0;
             track.idleLooks = 0;

@@ -58,10 +58,14 @@ public:
     void sweep();
     AutocleanStatus status(const std::string &module) const;
     bool armed() const { return timer_ != nullptr; }
+    // How often the armed timer sweeps (kNever when it is not armed).
+    std::uint64_t periodUsec() const { return timer_ ? period_ : kNever; }
 
     // Whether lkmd hears of devices going away (a uevent monitor runs). Then a module that only
-    // a device keeps (bound, or the device it was loaded for) is not swept for again until a
-    // device goes or unbinds (deviceGone): an lkmd whose candidates all serve devices sleeps.
+    // devices keep (bound, or the device it was loaded for) is not swept for again until a
+    // device goes or unbinds (deviceGone), as one that only other modules hold is not until lkmd
+    // unloads one: an lkmd whose candidates all serve devices sleeps. A slow backstop sweep
+    // catches what no event announces (a holder removed with rmmod).
     void setDeviceEvents(bool available);
     void deviceGone();
 
@@ -75,10 +79,12 @@ private:
         std::uint64_t timeout = 0;
         std::string keptBecause;
         bool unloading = false;
-        bool waitsForDevice = false;  // kept by devices alone at the last look
+        // What can end the reason it was kept at the last look; Poll: only looking again can tell.
+        enum class Wait { Poll, ModuleChange, DeviceChange } waitsFor = Wait::Poll;
     };
 
     void arm();
+    Track::Wait whatEndsTheWait(const std::string &module, const IdleFacts &facts) const;
     static int onTimer(sd_event_source *, uint64_t, void *userdata);
 
     sd_event *event_;
@@ -91,6 +97,7 @@ private:
     KindResolver kindResolver_;
     std::map<std::string, Track> tracks_;
     bool deviceEvents_ = false;
+    std::uint64_t period_ = kNever;
     EventSourcePtr timer_;
 };
 

@@ -208,16 +208,33 @@ TEST_F(AutocleanTest, ModulesKeptByDevicesAloneWaitForADeviceToGo) {
     load("dummy", Origin::Coldplug, false, devpath);
     ASSERT_TRUE(autoclean_->armed());
     sweepAt(1);
-    EXPECT_TRUE(autoclean_->armed()) << "no monitor: polling goes on";
+    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "no monitor: polling goes on";
     autoclean_->setDeviceEvents(true);
-    EXPECT_FALSE(autoclean_->armed()) << "kept by its device alone: nothing to poll for";
+    EXPECT_EQ(autoclean_->periodUsec(), 600'000'000u)
+        << "kept by its device alone: only the slow backstop is left";
 
     std::filesystem::remove(device);
     autoclean_->deviceGone();
-    ASSERT_TRUE(autoclean_->armed());
+    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "the backstop is cut short";
     sweepAt(10);
     sweepAt(21);
     EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
+}
+
+// A dependency held by a module lkmd keeps needs no polling: only an unload can free it.
+TEST_F(AutocleanTest, ADependencyHeldByAKeptModuleWaitsForAnUnload) {
+    makeAutoclean();
+    load("fs-vfat");
+    ASSERT_EQ(manager_->setPinned("vfat", true), 0);
+    sweepAt(1);
+    EXPECT_EQ(autoclean_->status("fat").keptBecause, "held by vfat");
+    EXPECT_EQ(autoclean_->periodUsec(), 600'000'000u);
+    ASSERT_EQ(manager_->setPinned("vfat", false), 0);
+    autoclean_->refresh();
+    sweepAt(2);
+    sweepAt(13);
+    EXPECT_EQ(kernel_->state("vfat"), ModuleState::Absent);
+    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "vfat's unload wakes fat's track";
 }
 
 TEST_F(AutocleanTest, NeverUnloadsModuleWhoseLinksExist) {
