@@ -142,17 +142,27 @@ def anonymous_breakdown(g: Guest, pid: int, top: int = 6) -> list[str]:
     return [f"{kib} {where}" for kib, where in rows[:top]]
 
 
-def candidates(g: Guest) -> str:
+def candidates(g: Guest) -> tuple[str, str]:
+    """"N candidates, M idle", and what keeps the others, by kind of reason: which of them can
+    only be polled (in use) and which wait for an event (bound, loaded for a device, held)."""
     rc, out = g.run("lkmctl --json list")
     if rc != 0:
-        return "?"
+        return "?", ""
     try:
         mods = json.loads(out)
     except ValueError:
-        return "?"
+        return "?", ""
     cand = [m for m in mods if m.get("autoclean") and not m.get("pinned")]
     idle = [m for m in cand if m.get("unload_at_usec")]
-    return f"{len(cand)} candidates, {len(idle)} idle"
+    kinds: dict[str, list[str]] = {}
+    for m in cand:
+        why = m.get("kept_because") or ""
+        if why:
+            kind = re.sub(r" (to|by|for) .*| \(.*", "", why)
+            kinds.setdefault(kind, []).append(m["name"])
+    kept = "; ".join(f"{kind} x{len(names)} ({' '.join(sorted(names))})"
+                     for kind, names in sorted(kinds.items()))
+    return f"{len(cand)} candidates, {len(idle)} idle", kept
 
 
 def main() -> int:
@@ -191,7 +201,9 @@ def main() -> int:
                     wake = sum(n for _, n in d["threads"].values())
                     busy = ", ".join(f"{comm}:{n}" for comm, n in d["threads"].values() if n)
                     label = state if name == "lkmd" else name
-                    cand = candidates(g) if name == "lkmd" else "-"
+                    cand, kept = candidates(g) if name == "lkmd" else ("-", "")
+                    if kept:
+                        notes.append(f"{label}: kept because: {kept}")
                     rows.append((label, cand, len(d["threads"]), d["mem"], wake, busy))
                     notes.append(f"{label}: anonymous by mapping (KiB): "
                                  + "; ".join(anonymous_breakdown(g, pid)))
