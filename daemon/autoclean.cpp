@@ -83,6 +83,8 @@ void Autoclean::setSettings(AutocleanSettings settings) {
 }
 
 void Autoclean::setDeviceEvents(bool available) {
+    if (deviceEvents_ == available)
+        return;  // a reload that changes nothing must not postpone the next sweep
     deviceEvents_ = available;
     arm();
 }

@@ -223,11 +223,16 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
 
 namespace {
 
-// Before authorization: polkit should never be asked (nor a password typed) for a name lkmd would
-// refuse anyway, and rules should only see names that passed this check.
-int refuseInvalidName(const char *name, sd_bus_error *error) {
-    if (const char *why = whyInvalidRequestName(name))
+// The name argument of a call. Validated before authorization: polkit should never be asked (nor
+// a password typed) for a name lkmd would refuse anyway, and rules only see names that passed.
+int readModuleName(sd_bus_message *message, std::string *name, sd_bus_error *error) {
+    const char *text = nullptr;
+    const int r = sd_bus_message_read(message, "s", &text);
+    if (r < 0)
+        return r;
+    if (const char *why = whyInvalidRequestName(text))
         return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
+    *name = text;
     return 0;
 }
 
@@ -235,13 +240,10 @@ int refuseInvalidName(const char *name, sd_bus_error *error) {
 
 int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
-    const char *name = nullptr;
-    int r = sd_bus_message_read(message, "s", &name);
+    std::string request;
+    int r = readModuleName(message, &request, error);
     if (r < 0)
         return r;
-    if ((r = refuseInvalidName(name, error)) < 0)
-        return r;
-    const std::string request = name;
     self->whenAuthorized(message, request, [self, request](sd_bus_message *m, sd_bus_error *) {
         self->startLoad(m, request.c_str(), {});
         return 0;
@@ -252,13 +254,10 @@ int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_err
 // Options are a{sv} so that more can come; an unknown one is an error, not silently ignored.
 int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
-    const char *name = nullptr;
-    int r = sd_bus_message_read(message, "s", &name);
+    std::string request;
+    int r = readModuleName(message, &request, error);
     if (r < 0)
         return r;
-    if ((r = refuseInvalidName(name, error)) < 0)
-        return r;
-    const std::string request = name;
     LoadOptions options;
     r = sd_bus_message_enter_container(message, 'a', "{sv}");
     while (r >= 0 && (r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
@@ -308,19 +307,18 @@ int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *
 
 int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
-    const char *name = nullptr;
+    std::string module;
     int pinned = 0;
-    int r = sd_bus_message_read(message, "sb", &name, &pinned);
+    int r = readModuleName(message, &module, error);
+    if (r >= 0)
+        r = sd_bus_message_read(message, "b", &pinned);
     if (r < 0)
         return r;
-    if ((r = refuseInvalidName(name, error)) < 0)
-        return r;
-    const std::string module = name;
     self->whenAuthorized(
-        message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *refusal) {
+        message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *failure) {
             const int set = self->manager_.setPinned(module, pinned != 0);
             if (set == -ESRCH)
-                return sd_bus_error_set(refusal, bus::kErrorNotLoaded,
+                return sd_bus_error_set(failure, bus::kErrorNotLoaded,
                                         "lkmd did not load this module; it never unloads it");
             if (set < 0)
                 return set;
@@ -332,13 +330,10 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
 
 int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
-    const char *name = nullptr;
-    int r = sd_bus_message_read(message, "s", &name);
+    std::string module;
+    int r = readModuleName(message, &module, error);
     if (r < 0)
         return r;
-    if ((r = refuseInvalidName(name, error)) < 0)
-        return r;
-    const std::string module = name;
     self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {
         // std::function needs a copyable capture.
         std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(m), sd_bus_message_unref);
@@ -381,14 +376,12 @@ int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_er
 
 int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
-    const char *name = nullptr;
-    int r = sd_bus_message_read(message, "s", &name);
+    std::string name;
+    int r = readModuleName(message, &name, error);
     if (r < 0)
         return r;
     ModuleView module;
     ModuleBindings bindings;
-    if (const char *why = whyInvalidRequestName(name))
-        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
     r = self->manager_.get(name, &module, &bindings);
     if (r == -ENOENT)
         return sd_bus_error_set(error, bus::kErrorNoSuchModule, "no such module");
