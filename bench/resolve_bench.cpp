@@ -181,7 +181,8 @@ std::vector<Query> buildQueries(const fs::path &moduleDir, std::size_t *patterns
         add(concrete, "alias");
     }
 
-    // What the kernel asks for (KERNEL-FACTS.md), some present in this tree, some not.
+    // What the kernel asks for (docs/kernel.md, "How the kernel asks"), some present in this tree,
+    // some not.
     for (const char *name : {"fs-vfat",
                              "fs-ntfs3",
                              "fs-ext4",

@@ -2,9 +2,9 @@
 //
 // lkmd-modprobe: the program in /proc/sys/kernel/modprobe. The kernel runs it as
 // "PATH -q -- NAME" with fds 0-2 closed and waits for its exit status with no timeout
-// (KERNEL-FACTS 1-2): it must answer truthfully, and fast, and never hang the kernel on a daemon
-// that is gone or stuck. Hence no logging library, no D-Bus, no config: one socket round trip to
-// lkmd, else kmod's modprobe.
+// (docs/kernel.md, "How the kernel asks"): it must answer truthfully, and fast, and never hang the
+// kernel on a daemon that is gone or stuck. Hence no logging library, no D-Bus, no config: one
+// socket round trip to lkmd, else kmod's modprobe.
 
 #include <fcntl.h>
 #include <limits.h>
@@ -28,7 +28,8 @@ namespace {
 
 // A daemon that does not acknowledge within this long is stopped or wedged: let kmod do it.
 constexpr int kAcceptTimeoutMs = 2000;
-// Driver probes can take many seconds (KERNEL-FACTS 13); past this, kmod joins the same load.
+// Driver probes can take many seconds (13 s seen for mlxsw_spectrum); past this, kmod joins the
+// same load.
 constexpr int kVerdictTimeoutMs = 120000;
 
 void ensureStandardFds() {
@@ -133,6 +134,6 @@ int main(int argc, char **argv) {
     if (reply.kind != lkmd::wire::ReplyKind::Verdict)
         execKmod(argv);
     // Exit 0 only when the module is there: char-major/block-major callers retry the older alias
-    // only on a positive status (KERNEL-FACTS 2).
+    // only on a positive status (docs/kernel.md, "How the kernel asks").
     return reply.status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -7,6 +7,7 @@
 #include "build_config.h"
 #include "bus_errors.h"
 #include "bus_names.h"
+#include "bus_records.h"
 #include "log.h"
 #include "request_name.h"
 
@@ -25,76 +26,35 @@ int replyWithOutcomeError(sd_bus_message *message, Verb verb, const Outcome &out
     return sd_bus_reply_method_errorf(message, name, "%s", outcome.message.c_str());
 }
 
-int appendString(sd_bus_message *m, const char *key, const std::string &value) {
-    return sd_bus_message_append(m, "{sv}", key, "s", value.c_str());
-}
+// A call answered later, when the load or unload it asked for is done.
+class DeferredReply {
+public:
+    explicit DeferredReply(sd_bus_message *call)
+        : call_(sd_bus_message_ref(call), sd_bus_message_unref) {}
 
-int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::string> &values) {
-    int r = sd_bus_message_open_container(m, 'e', "sv");
-    if (r >= 0)
-        r = sd_bus_message_append_basic(m, 's', key);
-    if (r >= 0)
-        r = sd_bus_message_open_container(m, 'v', "as");
-    if (r >= 0)
-        r = sd_bus_message_open_container(m, 'a', "s");
-    for (const std::string &value : values)
-        if (r >= 0)
-            r = sd_bus_message_append_basic(m, 's', value.c_str());
-    if (r >= 0)
-        r = sd_bus_message_close_container(m);
-    if (r >= 0)
-        r = sd_bus_message_close_container(m);
-    if (r >= 0)
-        r = sd_bus_message_close_container(m);
-    return r;
-}
-
-// The a{sv} record documented in org.lkmd1.Manager.xml.
-int appendModule(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings,
-                 const AutocleanStatus &fate) {
-    const ModuleRecord *record = module.record ? &*module.record : nullptr;
-    const char *state = module.builtin ? "builtin" : loadStateName(module.kernel.state);
-    int r = sd_bus_message_open_container(m, 'a', "{sv}");
-    if (r >= 0)
-        r = appendString(m, "Name", module.kernel.name);
-    if (r >= 0)
-        r = appendString(m, "Origin", record ? originName(record->origin) : "external");
-    if (r >= 0)
-        r = appendString(m, "Trigger", record ? record->trigger : "");
-    if (r >= 0)
-        r = appendString(m, "Device", record ? record->device : "");
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "LoadedAt", "t",
-                                  record ? record->loadedAtUsec : std::uint64_t{0});
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "RefCount", "i", module.kernel.refcnt);
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "Size", "t", module.kernel.size);
-    if (r >= 0)
-        r = appendString(m, "State", state);
-    if (r >= 0)
-        r = appendStringList(m, "Holders", module.kernel.holders);
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "Autoclean", "b", record && record->autoclean);
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "Pinned", "b", record && record->pinned);
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "IdleSince", "t", fate.idleSinceUsec);
-    if (r >= 0)
-        r = sd_bus_message_append(m, "{sv}", "UnloadAt", "t", fate.unloadAtUsec);
-    if (r >= 0)
-        r = appendString(m, "KeptBecause",
-                         module.builtin ? "built into the kernel" : fate.keptBecause);
-    if (bindings != nullptr) {
-        if (r >= 0)
-            r = appendStringList(m, "Drivers", bindings->drivers);
-        if (r >= 0)
-            r = appendStringList(m, "Devices", bindings->devices);
+    // An outcome with an error is answered with the verb's error; else build fills the reply.
+    void answer(Verb verb, const Outcome &outcome,
+                const std::function<int(sd_bus_message *reply)> &build = {}) const {
+        int r = 0;
+        if (outcome.error < 0) {
+            r = replyWithOutcomeError(call_.get(), verb, outcome);
+        } else {
+            sd_bus_message *raw = nullptr;
+            r = sd_bus_message_new_method_return(call_.get(), &raw);
+            BusMessagePtr reply(raw);
+            if (r >= 0 && build)
+                r = build(reply.get());
+            if (r >= 0)
+                r = sd_bus_send(nullptr, reply.get(), nullptr);
+        }
+        if (r < 0)
+            logger("bus")->warn("Could not answer {}: {}, ignoring",
+                                sd_bus_message_get_member(call_.get()), std::strerror(-r));
     }
-    if (r >= 0)
-        r = sd_bus_message_close_container(m);
-    return r;
-}
+
+private:
+    std::shared_ptr<sd_bus_message> call_;  // shared: std::function needs a copyable capture
+};
 
 }  // namespace
 
@@ -124,13 +84,13 @@ const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_VTABLE_END,
 };
 
-BusService::BusService(sd_bus *bus, Manager &manager, Autoclean &autoclean)
-    : bus_(bus), manager_(manager), autoclean_(autoclean), authorization_(bus) {
-    manager_.addListener(this);
+BusService::BusService(sd_bus *bus, BusServices services)
+    : bus_(bus), services_(services), authorization_(bus) {
+    services_.events.add(this);
 }
 
 BusService::~BusService() {
-    manager_.removeListener(this);
+    services_.events.remove(this);
 }
 
 int BusService::start() {
@@ -154,42 +114,34 @@ void BusService::moduleLoaded(const std::string &module, Origin origin) {
                             std::strerror(-r));
 }
 
-void BusService::moduleUnloaded(const std::string &module, const char *reason) {
+void BusService::moduleUnloaded(const std::string &module, const std::string &reason) {
     const int r = sd_bus_emit_signal(bus_, bus::kManagerPath, bus::kManagerInterface,
-                                     "ModuleUnloaded", "ss", module.c_str(), reason);
+                                     "ModuleUnloaded", "ss", module.c_str(), reason.c_str());
     if (r < 0)
         logger("bus")->warn("Could not emit ModuleUnloaded for '{}': {}, ignoring", module,
                             std::strerror(-r));
 }
 
 // Loads can block for seconds in a module's init: keep the message and answer on completion.
-void BusService::startLoad(sd_bus_message *message, const char *name, LoadOptions options) {
-    // std::function needs a copyable capture.
-    std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(message), sd_bus_message_unref);
-    manager_.load(
+void BusService::startLoad(sd_bus_message *message, const std::string &name, LoadOptions options) {
+    services_.loader.load(
         name, Origin::Bus,
-        [pending = std::move(pending)](Outcome outcome) {
-            int reply = 0;
-            if (outcome.error < 0) {
-                reply = replyWithOutcomeError(pending.get(), Verb::Load, outcome);
-            } else {
+        [reply = DeferredReply(message)](Outcome outcome) {
+            reply.answer(Verb::Load, outcome, [&outcome](sd_bus_message *m) {
                 std::vector<const char *> names;
                 for (const std::string &module : outcome.inserted)
                     names.push_back(module.c_str());
                 names.push_back(nullptr);
-                sd_bus_message *raw = nullptr;
-                reply = sd_bus_message_new_method_return(pending.get(), &raw);
-                BusMessagePtr answer(raw);
-                if (reply >= 0)
-                    reply =
-                        sd_bus_message_append_strv(answer.get(), const_cast<char **>(names.data()));
-                if (reply >= 0)
-                    reply = sd_bus_send(nullptr, answer.get(), nullptr);
-            }
-            if (reply < 0)
-                logger("bus")->warn("Could not answer a load: {}, ignoring", std::strerror(-reply));
+                return sd_bus_message_append_strv(m, const_cast<char **>(names.data()));
+            });
         },
         std::move(options));
+}
+
+AutocleanStatus BusService::fateOf(const ModuleView &module) const {
+    if (!module.record)
+        return {0, 0, {Keep::External, {}}};
+    return services_.autoclean.status(module.kernel.name);
 }
 
 // Mutating members are UNPRIVILEGED in the vtable: Authorization decides (CAP_SYS_MODULE or
@@ -223,16 +175,21 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
 
 namespace {
 
+enum class NameKind { Request, Module };
+
 // The name argument of a call. Validated before authorization: polkit should never be asked (nor
 // a password typed) for a name lkmd would refuse anyway, and rules only see names that passed.
-int readModuleName(sd_bus_message *message, std::string *name, sd_bus_error *error) {
+// Module names are normalized as libkmod would ("nls-cp437" is nls_cp437).
+int readName(sd_bus_message *message, NameKind kind, std::string *name, sd_bus_error *error) {
     const char *text = nullptr;
     const int r = sd_bus_message_read(message, "s", &text);
     if (r < 0)
         return r;
-    if (const char *why = whyInvalidRequestName(text))
+    const char *why =
+        kind == NameKind::Module ? whyInvalidModuleName(text) : whyInvalidRequestName(text);
+    if (why != nullptr)
         return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
-    *name = text;
+    *name = kind == NameKind::Module ? normalizeModuleName(text) : std::string(text);
     return 0;
 }
 
@@ -241,11 +198,11 @@ int readModuleName(sd_bus_message *message, std::string *name, sd_bus_error *err
 int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string request;
-    int r = readModuleName(message, &request, error);
+    int r = readName(message, NameKind::Request, &request, error);
     if (r < 0)
         return r;
     self->whenAuthorized(message, request, [self, request](sd_bus_message *m, sd_bus_error *) {
-        self->startLoad(m, request.c_str(), {});
+        self->startLoad(m, request, {});
         return 0;
     });
     return 1;
@@ -255,7 +212,7 @@ int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_err
 int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string request;
-    int r = readModuleName(message, &request, error);
+    int r = readName(message, NameKind::Request, &request, error);
     if (r < 0)
         return r;
     LoadOptions options;
@@ -284,7 +241,7 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
         return r;
     self->whenAuthorized(message, request,
                          [self, request, options](sd_bus_message *m, sd_bus_error *) {
-                             self->startLoad(m, request.c_str(), options);
+                             self->startLoad(m, request, options);
                              return 0;
                          });
     return 1;
@@ -309,20 +266,22 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
     auto *self = static_cast<BusService *>(userdata);
     std::string module;
     int pinned = 0;
-    int r = readModuleName(message, &module, error);
+    int r = readName(message, NameKind::Module, &module, error);
     if (r >= 0)
         r = sd_bus_message_read(message, "b", &pinned);
     if (r < 0)
         return r;
     self->whenAuthorized(
         message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *failure) {
-            const int set = self->manager_.setPinned(module, pinned != 0);
+            const int set = self->services_.queries.loadedByLkmd(module)
+                                ? self->services_.registry.setPinned(module, pinned != 0)
+                                : -ESRCH;
             if (set == -ESRCH)
                 return sd_bus_error_set(failure, bus::kErrorNotLoaded,
                                         "lkmd did not load this module; it never unloads it");
             if (set < 0)
                 return set;
-            self->autoclean_.refresh();
+            self->services_.autoclean.refresh();
             return sd_bus_reply_method_return(m, nullptr);
         });
     return 1;
@@ -331,19 +290,12 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
 int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string module;
-    int r = readModuleName(message, &module, error);
+    int r = readName(message, NameKind::Module, &module, error);
     if (r < 0)
         return r;
     self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {
-        // std::function needs a copyable capture.
-        std::shared_ptr<sd_bus_message> pending(sd_bus_message_ref(m), sd_bus_message_unref);
-        self->manager_.unload(module, [pending = std::move(pending)](Outcome outcome) {
-            const int reply = outcome.error < 0
-                                  ? replyWithOutcomeError(pending.get(), Verb::Unload, outcome)
-                                  : sd_bus_reply_method_return(pending.get(), nullptr);
-            if (reply < 0)
-                logger("bus")->warn("Could not answer UnloadModule: {}, ignoring",
-                                    std::strerror(-reply));
+        self->services_.unloader.unload(module, [reply = DeferredReply(m)](Outcome outcome) {
+            reply.answer(Verb::Unload, outcome);
         });
         return 0;
     });
@@ -353,7 +305,7 @@ int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_e
 int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::vector<ModuleView> modules;
-    int r = self->manager_.list(&modules);
+    int r = self->services_.queries.list(&modules);
     if (r < 0)
         return sd_bus_error_set_errnof(error, r, "Could not read the loaded modules: %s",
                                        std::strerror(-r));
@@ -365,8 +317,7 @@ int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_er
     r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
     for (const ModuleView &module : modules)
         if (r >= 0)
-            r = appendModule(reply.get(), module, nullptr,
-                             self->autoclean_.status(module.kernel.name));
+            r = appendModuleRecord(reply.get(), module, nullptr, self->fateOf(module));
     if (r >= 0)
         r = sd_bus_message_close_container(reply.get());
     if (r < 0)
@@ -377,12 +328,12 @@ int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_er
 int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string name;
-    int r = readModuleName(message, &name, error);
+    int r = readName(message, NameKind::Request, &name, error);
     if (r < 0)
         return r;
     ModuleView module;
     ModuleBindings bindings;
-    r = self->manager_.get(name, &module, &bindings);
+    r = self->services_.queries.get(name, &module, &bindings);
     if (r == -ENOENT)
         return sd_bus_error_set(error, bus::kErrorNoSuchModule, "no such module");
     if (r == -ESRCH)
@@ -395,7 +346,7 @@ int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_erro
     if (r < 0)
         return r;
     BusMessagePtr reply(raw);
-    r = appendModule(reply.get(), module, &bindings, self->autoclean_.status(module.kernel.name));
+    r = appendModuleRecord(reply.get(), module, &bindings, self->fateOf(module));
     if (r < 0)
         return r;
     return sd_bus_send(nullptr, reply.get(), nullptr);
@@ -409,29 +360,9 @@ int BusService::onListRequests(sd_bus_message *message, void *userdata, sd_bus_e
         return r;
     BusMessagePtr reply(raw);
     r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const RequestRecord &record : self->manager_.history()) {
+    for (const RequestRecord &record : self->services_.requests.records())
         if (r >= 0)
-            r = sd_bus_message_open_container(reply.get(), 'a', "{sv}");
-        if (r >= 0)
-            r = appendString(reply.get(), "Request", record.request);
-        if (r >= 0)
-            r = appendString(reply.get(), "Origin", originName(record.origin));
-        if (r >= 0)
-            r = appendString(reply.get(), "Device", record.device);
-        if (r >= 0)
-            r = sd_bus_message_append(reply.get(), "{sv}", "Time", "t", record.timeUsec);
-        if (r >= 0)
-            r = sd_bus_message_append(reply.get(), "{sv}", "DurationUsec", "t",
-                                      record.durationUsec);
-        if (r >= 0)
-            r = appendString(reply.get(), "Result", record.result());
-        if (r >= 0)
-            r = appendString(reply.get(), "Message", record.message);
-        if (r >= 0)
-            r = appendStringList(reply.get(), "Modules", record.inserted);
-        if (r >= 0)
-            r = sd_bus_message_close_container(reply.get());
-    }
+            r = appendRequestRecord(reply.get(), record);
     if (r >= 0)
         r = sd_bus_message_close_container(reply.get());
     if (r < 0)

@@ -8,16 +8,32 @@
 
 #include "authorization.h"
 #include "autoclean.h"
-#include "manager.h"
+#include "loader.h"
+#include "module_events.h"
+#include "module_queries.h"
+#include "module_registry.h"
+#include "request_log.h"
 #include "sd_ptr.h"
+#include "unloader.h"
 
 namespace lkmd {
 
-// org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act through the
-// Manager, reply; and the Manager's events as signals.
-class BusService final : public ManagerListener {
+// What the bus service acts through.
+struct BusServices {
+    Loader &loader;
+    Unloader &unloader;
+    const ModuleQueries &queries;
+    ModuleRegistry &registry;
+    Autoclean &autoclean;
+    const RequestLog &requests;
+    ModuleEventHub &events;
+};
+
+// org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; and
+// lkmd's loads and unloads as signals.
+class BusService final : public ModuleEvents {
 public:
-    BusService(sd_bus *bus, Manager &manager, Autoclean &autoclean);
+    BusService(sd_bus *bus, BusServices services);
     ~BusService() override;
 
     // Registers the object; the caller requests the name afterwards, once everything is served.
@@ -28,14 +44,15 @@ public:
     void setReloadHandler(ReloadHandler handler) { reload_ = std::move(handler); }
 
     void moduleLoaded(const std::string &module, Origin origin) override;
-    void moduleUnloaded(const std::string &module, const char *reason) override;
+    void moduleUnloaded(const std::string &module, const std::string &reason) override;
 
 private:
     // Answers the call itself (returns >= 0), or returns an error or fills *error to have it
     // answered, like a vtable handler.
     using Action = std::function<int(sd_bus_message *call, sd_bus_error *error)>;
     void whenAuthorized(sd_bus_message *message, const std::string &module, Action action);
-    void startLoad(sd_bus_message *message, const char *name, LoadOptions options);
+    void startLoad(sd_bus_message *message, const std::string &name, LoadOptions options);
+    AutocleanStatus fateOf(const ModuleView &module) const;
     static int onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onReload(sd_bus_message *message, void *userdata, sd_bus_error *error);
@@ -50,8 +67,7 @@ private:
     static const sd_bus_vtable kVtable[];
 
     sd_bus *bus_;
-    Manager &manager_;
-    Autoclean &autoclean_;
+    BusServices services_;
     ReloadHandler reload_;
     Authorization authorization_;
     BusSlotPtr slot_;

@@ -1,67 +1,35 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "kmod_backend.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
-#include <mutex>
+#include <cstring>
 #include <set>
 
 #include <libkmod.h>
 #include <spdlog/spdlog.h>
 
-#include "kernel_state.h"
 #include "log.h"
+#include "request_name.h"
 
 namespace lkmd {
 namespace {
 
-// One step of a load as libkmod plans it: a module to insert with its options, or an install
-// command to run in its place.
-struct PlannedStep {
-    std::string module;
-    bool installCommand = false;
-    std::string options;
-};
-
-// Which module each worker is inserting, across all workers: since Linux 6.6 concurrent
-// finit_module() calls for one file share one load and all return 0, so the return value alone
-// cannot tell which of lkmd's insertions was the one that loaded it.
-std::mutex g_claimsLock;
-std::condition_variable g_claimReleased;
-std::set<std::string> g_claims;
-
-// Claims module, or waits for the worker that holds the claim to finish its insertion (so that
-// this one's finit_module() never overtakes it and steals the credit). The wait is bounded: a
-// request from inside that insertion's init must not wait for it forever.
-bool claimOrWait(const std::string &module) {
-    std::unique_lock guard(g_claimsLock);
-    if (g_claims.insert(module).second)
-        return true;
-    g_claimReleased.wait_for(guard, std::chrono::seconds(1),
-                             [&] { return g_claims.count(module) == 0; });
-    return false;
-}
-
-void release(const std::string &module) {
-    {
-        std::lock_guard guard(g_claimsLock);
-        g_claims.erase(module);
-    }
-    g_claimReleased.notify_all();
-}
-
-// print_action carries no user data; each worker thread plans one load at a time.
-thread_local std::vector<PlannedStep> *t_plan = nullptr;
+// print_action carries no user data; a plan is made by one call on one thread at a time.
+thread_local std::vector<PlanStep> *t_plan = nullptr;
 
 void recordPlannedStep(kmod_module *module, bool installCommand, const char *options) {
     if (t_plan != nullptr)
-        t_plan->push_back({kmod_module_get_name(module), installCommand, options ? options : ""});
+        t_plan->push_back({kmod_module_get_name(module), options ? options : "", installCommand});
 }
 
 void logFromKmod(void *data, int priority, const char * /*file*/, int /*line*/,
@@ -253,12 +221,12 @@ ModuleState KmodBackend::state(const std::string &module) {
     }
 }
 
-// libkmod plans the load (dependencies, softdeps, install commands, options from modprobe.d and
-// the kernel command line) in a dry run; lkmd then checks the plan against its policy and
-// inserts step by step, so that it knows exactly which insertions were its own: a concurrent
-// loader's insertion answers -EEXIST.
-int KmodBackend::insert(const std::string &module, const InsertControl &control,
-                        std::vector<std::string> *inserted, std::string *failed) {
+// libkmod plans the load in a dry run (dependencies, softdeps, install commands, options from
+// modprobe.d and the kernel command line), and lkmd carries it out step by step, so that it knows
+// exactly which insertions were its own and can skip what modprobe would skip. modprobe treats
+// the module and its modules.dep dependencies as required and ignores failures of everything
+// else in the plan (libkmod's "required" flag, not exported); the same set is computed here.
+int KmodBackend::plan(const std::string &module, std::vector<PlanStep> *steps) {
     refreshIfStale(false);
     kmod_module *raw = nullptr;
     int r = kmod_module_new_from_name(ctx_, module.c_str(), &raw);
@@ -266,64 +234,96 @@ int KmodBackend::insert(const std::string &module, const InsertControl &control,
         return r;
     ModuleRef target(raw);
 
-    std::vector<PlannedStep> plan;
-    t_plan = &plan;
+    std::vector<PlanStep> planned;
+    t_plan = &planned;
     // No blacklist flag: resolve() applied it to aliases, and a module asked for by name loads
     // despite "blacklist", as with modprobe.
-    r = kmod_module_probe_insert_module(target.get(), KMOD_PROBE_DRY_RUN, nullptr, nullptr, nullptr,
-                                        recordPlannedStep);
+    r = kmod_module_probe_insert_module(target.get(), KMOD_PROBE_DRY_RUN | KMOD_PROBE_IGNORE_LOADED,
+                                        nullptr, nullptr, nullptr, recordPlannedStep);
     t_plan = nullptr;
     if (r < 0)
         return r;
-    if (control.allowed)
-        for (const PlannedStep &step : plan)
-            if (!control.allowed(step.module)) {
-                *failed = step.module;
-                return -EACCES;
-            }
 
-    for (const PlannedStep &step : plan) {
-        *failed = step.module;
-        r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
-        if (r < 0)
-            return r;
-        ModuleRef stepModule(raw);
-        if (control.inserting)
-            control.inserting(step.module);
-        if (step.installCommand) {
-            // "install x /bin/false" is how distributions really block a module: it must fail.
-            const bool wasAbsent = state(step.module) == ModuleState::Absent;
-            r = kmod_module_probe_insert_module(stepModule.get(), 0, nullptr, nullptr, nullptr,
-                                                nullptr);
-            // libkmod reports a failed command with assorted codes; to the caller it is a refusal.
-            if (r != 0)
-                return -EPERM;
-            if (wasAbsent && state(step.module) != ModuleState::Absent)
-                inserted->push_back(step.module);
-            continue;
-        }
-        // Still insert a module someone else is inserting: that waits until it is live, which
-        // the next step may need. But only the first claimant counts it as its own.
-        bool mine = false;
-        while (state(step.module) == ModuleState::Absent) {
-            if ((mine = claimOrWait(step.module)))
-                break;
-            if (state(step.module) == ModuleState::Absent)  // the claimant's insertion failed,
-                continue;                                   // or the wait ran out: try again
-        }
-        const ModuleState now = state(step.module);
-        if (!mine && (now == ModuleState::Live || now == ModuleState::Builtin))
-            continue;  // inserted by another worker meanwhile
-        r = kmod_module_insert_module(stepModule.get(), 0, step.options.c_str());
-        if (mine)
-            release(step.module);
-        if (r == 0 && mine)
-            inserted->push_back(step.module);
-        else if (r != 0 && r != -EEXIST)
-            return r;
-    }
-    failed->clear();
+    std::set<std::string> required{kmod_module_get_name(target.get())};
+    kmod_list *dependencies = kmod_module_get_dependencies(target.get());
+    for (const std::string &name : namesOf(dependencies))
+        required.insert(name);
+    kmod_module_unref_list(dependencies);
+    for (PlanStep &step : planned)
+        step.required = required.count(step.module) != 0;
+    *steps = std::move(planned);
     return 0;
+}
+
+int KmodBackend::insert(const PlanStep &step) {
+    refreshIfStale(false);
+    if (step.installCommand)
+        return runInstallCommand(step);
+    kmod_module *raw = nullptr;
+    const int r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
+    if (r < 0)
+        return r;
+    ModuleRef module(raw);
+    return kmod_module_insert_module(module.get(), 0, step.options.c_str());
+}
+
+// What libkmod's own runner does ($CMDLINE_OPTS replaced by the options, MODPROBE_MODULE in the
+// environment, /bin/sh -c), without its setenv() in a threaded process and with the default
+// signal mask instead of the loop's: a command must be stoppable like one modprobe ran.
+int KmodBackend::runInstallCommand(const PlanStep &step) {
+    kmod_module *raw = nullptr;
+    int r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
+    if (r < 0)
+        return r;
+    ModuleRef module(raw);
+    const char *configured = kmod_module_get_install_commands(module.get());
+    if (configured == nullptr)
+        return -ENOENT;
+    std::string command(configured);
+    static constexpr std::string_view kVariable = "$CMDLINE_OPTS";
+    for (std::size_t at = command.find(kVariable); at != std::string::npos;
+         at = command.find(kVariable, at + step.options.size()))
+        command.replace(at, kVariable.size(), step.options);
+
+    std::vector<std::string> environment;
+    for (char **variable = environ; *variable != nullptr; ++variable)
+        if (!std::string_view(*variable).starts_with("MODPROBE_MODULE="))
+            environment.emplace_back(*variable);
+    environment.push_back("MODPROBE_MODULE=" + step.module);
+    std::vector<char *> envp;
+    for (std::string &variable : environment)
+        envp.push_back(variable.data());
+    envp.push_back(nullptr);
+
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigset_t all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const char *argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+    pid_t pid = -1;
+    r = posix_spawn(&pid, "/bin/sh", nullptr, &attributes, const_cast<char **>(argv), envp.data());
+    posix_spawnattr_destroy(&attributes);
+    if (r != 0) {
+        logger("kmod")->warn("Could not run the install command of '{}': {}", step.module,
+                             std::strerror(r));
+        return -EPERM;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -EPERM;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    logger("kmod")->info("The install command of '{}' failed ({} {}): {}", step.module,
+                         WIFEXITED(status) ? "exit status" : "signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                         printable(command));
+    return -EPERM;
 }
 
 int KmodBackend::remove(const std::string &module) {

@@ -20,8 +20,8 @@ public:
 
     int resolve(const std::string &request, std::vector<std::string> *modules) override;
     ModuleState state(const std::string &module) override;
-    int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *failed) override;
+    int plan(const std::string &module, std::vector<PlanStep> *steps) override;
+    int insert(const PlanStep &step) override;
     int remove(const std::string &module) override;
 
 private:
@@ -30,6 +30,7 @@ private:
     // True when it reloaded. Rate-limited to once a second unless forced.
     bool refreshIfStale(bool force);
     int resolveOnce(const std::string &request, std::vector<std::string> *modules, bool retried);
+    int runInstallCommand(const PlanStep &step);
     static std::string configFingerprint();
 
     std::filesystem::path moduleDir_;

@@ -10,23 +10,10 @@
 #include <cstring>
 #include <vector>
 
+#include "unique_fd.h"
+
 namespace lkmd {
 namespace {
-
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd &) = delete;
-    Fd &operator=(const Fd &) = delete;
-    ~Fd() {
-        if (fd_ >= 0)
-            close(fd_);
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 void collectKind(const nlmsghdr *message, std::set<std::string> *kinds) {
     const auto *info = static_cast<const ifinfomsg *>(NLMSG_DATA(message));
@@ -49,8 +36,12 @@ void collectKind(const nlmsghdr *message, std::set<std::string> *kinds) {
 }  // namespace
 
 int readLinkKinds(std::set<std::string> *kinds) {
-    Fd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (fd.get() < 0)
+    UniqueFd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+    if (!fd.valid())
+        return -errno;
+    // The kernel answers a dump at once; a wedged netlink must not hold a worker forever.
+    const timeval timeout{2, 0};
+    if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0)
         return -errno;
     struct {
         nlmsghdr header;

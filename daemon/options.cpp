@@ -16,7 +16,6 @@ enum : int {
     kOptModuleDir,
     kOptRuntimeDir,
     kOptConfigDir,
-    kOptFakeKernel,
     kOptHotplug,
     kOptColdplug,
     kOptUeventSource,
@@ -38,9 +37,7 @@ void printHelp() {
         "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
         "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
-        "     --uevent-source=SRC auto, kernel or udev (default: auto)\n"
-        "     --fake-kernel=FILE  Testing only: simulate the kernel described by FILE;\n"
-        "                         needs --sysfs and --procfs pointing at scratch directories\n",
+        "     --uevent-source=SRC auto, kernel or udev (default: auto)\n",
         LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR);
 }
 
@@ -72,7 +69,6 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"module-dir", required_argument, nullptr, kOptModuleDir},
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
-        {"fake-kernel", required_argument, nullptr, kOptFakeKernel},
         {"hotplug", required_argument, nullptr, kOptHotplug},
         {"coldplug", required_argument, nullptr, kOptColdplug},
         {"uevent-source", required_argument, nullptr, kOptUeventSource},
@@ -141,9 +137,6 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 options->ueventSource = source;
                 break;
             }
-            case kOptFakeKernel:
-                options->fakeKernel = optarg;
-                break;
             default:
                 *error = optopt != 0 ? std::string("unknown or incomplete option '-") +
                                            static_cast<char>(optopt) + "'"
@@ -156,11 +149,18 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         *error = std::string("unexpected argument '") + argv[optind] + "'";
         return ParseResult::UsageError;
     }
-    if (!options->fakeKernel.empty() && (!options->sysfsGiven || !options->procfsGiven)) {
-        *error = "--fake-kernel needs --sysfs and --procfs pointing at scratch directories";
-        return ParseResult::UsageError;
-    }
     return ParseResult::Run;
+}
+
+HotplugSettings effectiveHotplug(const Config &config, const Options &options) {
+    HotplugSettings settings = config.hotplug;
+    if (options.hotplug)
+        settings.mode = *options.hotplug;
+    if (options.coldplug)
+        settings.coldplug = *options.coldplug;
+    if (options.ueventSource)
+        settings.source = *options.ueventSource;
+    return settings;
 }
 
 }  // namespace lkmd

@@ -18,7 +18,6 @@ struct Options {
     std::filesystem::path moduleDir;  // empty: libkmod's default, /lib/modules/$(uname -r)
     std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
-    std::filesystem::path fakeKernel;
     spdlog::level::level_enum logLevel = spdlog::level::info;
     // Given on the command line: these override the configuration file.
     std::optional<HotplugMode> hotplug;
@@ -32,5 +31,9 @@ enum class ParseResult { Run, ExitSuccess, UsageError };
 
 // Prints --help and --version output to stdout; on a usage error fills *error.
 ParseResult parseOptions(int argc, char **argv, Options *options, std::string *error);
+
+// The [Hotplug] settings in force: the configuration's, with what the command line gave on top
+// (also on reload).
+HotplugSettings effectiveHotplug(const Config &config, const Options &options);
 
 }  // namespace lkmd

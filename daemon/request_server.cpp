@@ -16,10 +16,10 @@
 
 namespace lkmd {
 
-std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Manager &manager,
+std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Loader &loader,
                                                      const std::filesystem::path &path,
                                                      int listenFd, int *error) {
-    std::unique_ptr<RequestServer> server(new RequestServer(event, manager));
+    std::unique_ptr<RequestServer> server(new RequestServer(event, loader));
     if (listenFd >= 0) {
         // systemd hands the socket over in blocking mode; accept() until EAGAIN would then block
         // the event loop on the second call.
@@ -28,7 +28,7 @@ std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Manager &m
             *error = -errno;
             return nullptr;
         }
-        server->listenFd_ = listenFd;
+        server->listenFd_.reset(listenFd);
     } else {
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
@@ -39,8 +39,8 @@ std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Manager &m
         std::strcpy(address.sun_path, path.c_str());
         std::error_code ec;
         std::filesystem::create_directories(path.parent_path(), ec);
-        server->listenFd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (server->listenFd_ < 0) {
+        server->listenFd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!server->listenFd_.valid()) {
             *error = -errno;
             return nullptr;
         }
@@ -48,40 +48,37 @@ std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Manager &m
         // Root only: the kernel's helper runs as root, and nobody else may trigger loads.
         const mode_t previous = umask(0177);
         const int r =
-            bind(server->listenFd_, reinterpret_cast<sockaddr *>(&address), sizeof(address));
+            bind(server->listenFd_.get(), reinterpret_cast<sockaddr *>(&address), sizeof(address));
         umask(previous);
-        if (r < 0 || listen(server->listenFd_, SOMAXCONN) < 0) {
+        if (r < 0 || listen(server->listenFd_.get(), SOMAXCONN) < 0) {
             *error = -errno;
             return nullptr;
         }
         server->ownedPath_ = path;
     }
     sd_event_source *source = nullptr;
-    *error =
-        sd_event_add_io(event, &source, server->listenFd_, EPOLLIN, onListenReadable, server.get());
+    *error = sd_event_add_io(event, &source, server->listenFd_.get(), EPOLLIN, onListenReadable,
+                             server.get());
     if (*error < 0)
         return nullptr;
     server->listenSource_.reset(source);
     return server;
 }
 
-RequestServer::RequestServer(sd_event *event, Manager &manager)
-    : event_(event), manager_(manager) {}
+RequestServer::RequestServer(sd_event *event, Loader &loader) : event_(event), loader_(loader) {}
 
 RequestServer::~RequestServer() {
     while (!connections_.empty())
         drop(connections_.begin()->first);
     listenSource_.reset();
-    if (listenFd_ >= 0)
-        close(listenFd_);
     if (!ownedPath_.empty())
         unlink(ownedPath_.c_str());
 }
 
 void RequestServer::accept() {
     for (;;) {
-        const int fd = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
+        UniqueFd fd(accept4(listenFd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!fd.valid()) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 logger("requests")
                     ->warn("Could not accept a kernel request: {}, will retry",
@@ -90,32 +87,30 @@ void RequestServer::accept() {
         }
         ucred peer{};
         socklen_t length = sizeof(peer);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) < 0 || peer.uid != 0) {
+        if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) < 0 || peer.uid != 0) {
             logger("requests")
                 ->warn("Refusing a kernel request from uid {} (pid {}), ignoring", peer.uid,
                        peer.pid);
-            close(fd);
             continue;
         }
         // Closing makes lkmd-modprobe fall back to kmod's modprobe: the request is not lost.
         if (connections_.size() >= kMaxConnections) {
             logger("requests")
                 ->warn("{} kernel requests pending, passing one to modprobe", connections_.size());
-            close(fd);
             continue;
         }
         auto connection = std::make_unique<Connection>();
         connection->server = this;
         connection->id = nextId_++;
-        connection->fd = fd;
+        connection->fd = std::move(fd);
         sd_event_source *io = nullptr;
         sd_event_source *silence = nullptr;
-        if (sd_event_add_io(event_, &io, fd, EPOLLIN, onConnectionReadable, connection.get()) < 0 ||
+        if (sd_event_add_io(event_, &io, connection->fd.get(), EPOLLIN, onConnectionReadable,
+                            connection.get()) < 0 ||
             sd_event_add_time_relative(event_, &silence, CLOCK_MONOTONIC, kSilenceTimeoutUsec, 0,
                                        onSilence, connection.get()) < 0) {
             if (io != nullptr)
                 sd_event_source_disable_unref(io);
-            close(fd);
             continue;
         }
         connection->io.reset(io);
@@ -127,7 +122,8 @@ void RequestServer::accept() {
 void RequestServer::receive(Connection &connection) {
     std::vector<std::uint8_t> buffer(wire::kMaxRequestSize + 1);
     // MSG_TRUNC makes recv() report an oversized datagram's real length.
-    const ssize_t n = recv(connection.fd, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC);
+    const ssize_t n =
+        recv(connection.fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -152,7 +148,7 @@ void RequestServer::receive(Connection &connection) {
 
     reply(connection, false, 0);
     const std::uint64_t id = connection.id;
-    manager_.load(name, Origin::Kernel, [this, id](Outcome outcome) {
+    loader_.load(name, Origin::Kernel, [this, id](Outcome outcome) {
         auto it = connections_.find(id);
         if (it == connections_.end())
             return;
@@ -166,7 +162,7 @@ void RequestServer::reply(Connection &connection, bool verdict, int status) {
         wire::encodeReply({verdict ? wire::ReplyKind::Verdict : wire::ReplyKind::Accepted, status});
     // The helper may be gone (its caller was killed): nothing left to tell.
     [[maybe_unused]] ssize_t n =
-        send(connection.fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        send(connection.fd.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void RequestServer::drop(std::uint64_t id) {
@@ -175,7 +171,6 @@ void RequestServer::drop(std::uint64_t id) {
         return;
     it->second->io.reset();
     it->second->silence.reset();
-    close(it->second->fd);
     connections_.erase(it);
 }
 

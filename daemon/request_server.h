@@ -9,8 +9,9 @@
 
 #include <systemd/sd-event.h>
 
-#include "manager.h"
+#include "loader.h"
 #include "sd_ptr.h"
+#include "unique_fd.h"
 
 namespace lkmd {
 
@@ -23,7 +24,7 @@ public:
     static constexpr std::size_t kMaxConnections = 1024;
 
     // Adopts listenFd when >= 0 (socket activation); otherwise binds path itself.
-    static std::unique_ptr<RequestServer> create(sd_event *event, Manager &manager,
+    static std::unique_ptr<RequestServer> create(sd_event *event, Loader &loader,
                                                  const std::filesystem::path &path, int listenFd,
                                                  int *error);
     ~RequestServer();
@@ -34,12 +35,12 @@ private:
     struct Connection {
         RequestServer *server;
         std::uint64_t id;
-        int fd;
+        UniqueFd fd;
         EventSourcePtr io;
         EventSourcePtr silence;
     };
 
-    RequestServer(sd_event *event, Manager &manager);
+    RequestServer(sd_event *event, Loader &loader);
     void accept();
     void receive(Connection &connection);
     void reply(Connection &connection, bool verdict, int status);
@@ -50,8 +51,8 @@ private:
     static int onSilence(sd_event_source *, uint64_t, void *userdata);
 
     sd_event *event_;
-    Manager &manager_;
-    int listenFd_ = -1;
+    Loader &loader_;
+    UniqueFd listenFd_;
     EventSourcePtr listenSource_;
     std::filesystem::path ownedPath_;
     std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -18,10 +18,8 @@ class UnavailableBackend final : public ModuleBackend {
 public:
     int resolve(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
     ModuleState state(const std::string &) override { return ModuleState::Absent; }
-    int insert(const std::string &, const InsertControl &, std::vector<std::string> *,
-               std::string *) override {
-        return -ENOMEM;
-    }
+    int plan(const std::string &, std::vector<PlanStep> *) override { return -ENOMEM; }
+    int insert(const PlanStep &) override { return -ENOMEM; }
     int remove(const std::string &) override { return -ENOMEM; }
 };
 
@@ -30,14 +28,14 @@ public:
 std::unique_ptr<WorkerPool> WorkerPool::create(sd_event *event, BackendFactory factory,
                                                unsigned maxWorkers, int *error) {
     std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(factory), maxWorkers));
-    pool->eventFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (pool->eventFd_ < 0) {
+    pool->eventFd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!pool->eventFd_.valid()) {
         *error = -errno;
         return nullptr;
     }
     sd_event_source *source = nullptr;
-    *error =
-        sd_event_add_io(event, &source, pool->eventFd_, EPOLLIN, onCompletionReady, pool.get());
+    *error = sd_event_add_io(event, &source, pool->eventFd_.get(), EPOLLIN, onCompletionReady,
+                             pool.get());
     if (*error < 0)
         return nullptr;
     pool->eventSource_.reset(source);
@@ -56,8 +54,6 @@ WorkerPool::~WorkerPool() {
     for (std::thread &thread : threads_)
         thread.join();
     eventSource_.reset();
-    if (eventFd_ >= 0)
-        close(eventFd_);
 }
 
 void WorkerPool::submit(Job job) {
@@ -127,14 +123,14 @@ void WorkerPool::workerMain() {
         if (completion) {
             completions_.push_back(std::move(completion));
             const std::uint64_t one = 1;
-            [[maybe_unused]] ssize_t n = write(eventFd_, &one, sizeof(one));
+            [[maybe_unused]] ssize_t n = write(eventFd_.get(), &one, sizeof(one));
         }
     }
 }
 
 void WorkerPool::drainCompletions() {
     std::uint64_t count;
-    [[maybe_unused]] ssize_t n = read(eventFd_, &count, sizeof(count));
+    [[maybe_unused]] ssize_t n = read(eventFd_.get(), &count, sizeof(count));
     std::vector<Completion> ready;
     {
         std::lock_guard guard(lock_);

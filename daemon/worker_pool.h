@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "module_backend.h"
+#include "scheduler.h"
 #include "sd_ptr.h"
+#include "unique_fd.h"
 
 namespace lkmd {
 
@@ -20,18 +22,16 @@ namespace lkmd {
 // completion that runs back on the loop thread, which owns all state: the core needs no locks.
 //
 // The pool grows on demand: a module's init may call request_module(), whose request comes back
-// to lkmd while the first load still blocks a worker (KERNEL-FACTS 4). A fixed-size pool would
-// deadlock there; with up to 50 concurrent kernel requests, maxWorkers must exceed that.
-class WorkerPool {
+// to lkmd while the first load still blocks a worker (docs/kernel.md, "Requests from a module's
+// init"). A fixed-size pool would deadlock there; with up to 50 concurrent kernel requests,
+// maxWorkers must exceed that.
+class WorkerPool final : public JobRunner {
 public:
-    using Completion = std::function<void()>;
-    using Job = std::function<Completion(ModuleBackend &)>;
-
     static std::unique_ptr<WorkerPool> create(sd_event *event, BackendFactory factory,
                                               unsigned maxWorkers, int *error);
-    ~WorkerPool();  // waits for running jobs: never abandon an in-flight load
+    ~WorkerPool() override;  // waits for running jobs: never abandon an in-flight load
 
-    void submit(Job job);
+    void submit(Job job) override;
 
     unsigned workerCount() const;
     unsigned busyCount() const;
@@ -56,7 +56,7 @@ private:
     unsigned busy_ = 0;
     bool stopping_ = false;
 
-    int eventFd_ = -1;
+    UniqueFd eventFd_;
     EventSourcePtr eventSource_;
 };
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "request_name.h"
 
+#include <algorithm>
+
 namespace lkmd {
 namespace {
 
@@ -41,19 +43,29 @@ bool looksLikeModalias(std::string_view name) {
     return true;
 }
 
-const char *whyInvalidRequestName(std::string_view name) {
+namespace {
+
+// What no name may hold, whatever its kind.
+const char *whyBadBytes(std::string_view name) {
     if (name.empty())
         return "name is empty";
     for (char c : name) {
         const auto byte = static_cast<unsigned char>(c);
         if (byte < 0x20 || byte == 0x7f)
             return "contains control characters";
-
         if (byte > 0x7e)
             return "contains non-ASCII bytes";
         if (c == ' ')
             return "contains spaces";
     }
+    return nullptr;
+}
+
+}  // namespace
+
+const char *whyInvalidRequestName(std::string_view name) {
+    if (const char *why = whyBadBytes(name))
+        return why;
     // A modalias is only ever matched against modules.alias patterns; "dmi:...:bd04/01/2014:"
     // carries a date with slashes. Every other name may end up in a path: no '/'.
     if (looksLikeModalias(name)) {
@@ -69,6 +81,29 @@ const char *whyInvalidRequestName(std::string_view name) {
         if (!isPlainNameChar(c))
             return "contains characters not allowed in module names";
     return nullptr;
+}
+
+const char *whyInvalidModuleName(std::string_view name) {
+    if (const char *why = whyBadBytes(name))
+        return why;
+    if (name.find('/') != std::string_view::npos)
+        return "contains '/'";
+    if (name.size() > kMaxModuleNameLength)
+        return "longer than 55 bytes";
+    for (char c : name) {
+        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!allowed)
+            return c == '.' ? "contains '.' (libkmod would cut the name there)"
+                            : "contains characters not allowed in module names";
+    }
+    return nullptr;
+}
+
+std::string normalizeModuleName(std::string_view name) {
+    std::string normalized(name);
+    std::replace(normalized.begin(), normalized.end(), '-', '_');
+    return normalized;
 }
 
 }  // namespace lkmd

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace lkmd {
@@ -16,6 +17,15 @@ inline constexpr std::size_t kMaxModaliasLength = 4095;
 // ("contains '/'") for "invalid module name 'x': <phrase>". Modaliases may be up to 4095 bytes of
 // printable ASCII without spaces; every other name is at most 55 bytes of [A-Za-z0-9_.,+@=()-].
 const char *whyInvalidRequestName(std::string_view name);
+
+// A module's own name, where one is expected (unload, pin, Keep=, a record read back): at most
+// 55 bytes of [A-Za-z0-9_-]. libkmod cuts a name at its first '.' (modname_normalize): "e1000.x"
+// would be e1000 to delete_module() but no /sys/module/e1000.x to lkmd's checks, so a '.' is
+// refused rather than guessed at.
+const char *whyInvalidModuleName(std::string_view name);
+
+// kmod treats '-' and '_' in module names alike; the kernel spells them with '_'.
+std::string normalizeModuleName(std::string_view name);
 
 // "bus:..." where bus is [a-z0-9_]+, the form of every modalias and of "devname:" requests.
 bool looksLikeModalias(std::string_view name);

@@ -88,14 +88,16 @@ class BusEnv:
         self._files.append(f)
         return f
 
+    # lkmd's own code on the simulated kernel (tests/sim), and the helper and lkmctl as built.
+    # LKMD_SIM, LKMD_HELPER and LKMCTL point elsewhere (the autopkgtest: the installed ones).
     def lkmd_path(self):
-        return os.path.join(build_dir(), 'daemon', 'lkmd')
+        return os.environ.get('LKMD_SIM') or os.path.join(build_dir(), 'tests', 'sim', 'lkmd-sim')
 
     def helper_path(self):
-        return os.path.join(build_dir(), 'client', 'lkmd-modprobe')
+        return os.environ.get('LKMD_HELPER') or os.path.join(build_dir(), 'client', 'lkmd-modprobe')
 
     def lkmctl_path(self):
-        return os.path.join(build_dir(), 'client', 'lkmctl')
+        return os.environ.get('LKMCTL') or os.path.join(build_dir(), 'client', 'lkmctl')
 
     def start(self):
         self.bus, _ = start_dbus_daemon(self.dir)

@@ -135,9 +135,21 @@ class BusApiTest(unittest.TestCase):
         }
         for name, phrase in bad.items():
             for method in ('LoadModule', 'UnloadModule', 'GetModule'):
+                # Unload takes module names only.
+                expected = ('longer than 55 bytes'
+                            if method == 'UnloadModule' and name.startswith('pci:') else phrase)
                 with self.subTest(name=name, method=method):
                     self.assertError(ENV.call(method, 'string:' + name),
-                                     'org.lkmd1.Error.InvalidName', phrase)
+                                     'org.lkmd1.Error.InvalidName', expected)
+        # libkmod cuts a name at its first '.': delete_module() would get "e1000" while lkmd's
+        # checks looked at /sys/module/e1000.x, which does not exist.
+        for name in ('e1000.x', '.', '..', 'vfat.ko'):
+            for method in ('UnloadModule', 'SetModulePinned'):
+                with self.subTest(name=name, method=method):
+                    args = ['string:' + name] + (['boolean:true'] if method == 'SetModulePinned'
+                                                 else [])
+                    self.assertError(ENV.call(method, *args), 'org.lkmd1.Error.InvalidName',
+                                     "contains '.'")
         self.assertError(ENV.call('LoadModule', 'string:' + 'a' * 55),
                          'org.lkmd1.Error.NoSuchModule')
         self.assertDaemonAlive()

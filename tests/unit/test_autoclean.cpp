@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include <fstream>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
 #include "autoclean.h"
-#include "fake_backend.h"
-#include "fake_world.h"
-#include "temp_dir.h"
+#include "core_world.h"
 
 using namespace lkmd;
 
@@ -20,14 +18,14 @@ ModuleRecord onDemand(const std::string &trigger = "fs-vfat") {
     return record;
 }
 
-LoadedModule live(const std::string &name, int refcnt = 0) {
-    LoadedModule module;
-    module.name = name;
-    module.refcnt = refcnt;
-    return module;
+UseFacts live(int refcnt = 0) {
+    UseFacts facts;
+    facts.loaded = true;
+    facts.row.refcnt = refcnt;
+    return facts;
 }
 
-// A simulated kernel, a real event loop and worker pool, and a clock the test moves.
+// The core over a simulated kernel, a clock the test moves, and jobs the test runs.
 class AutocleanTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -37,99 +35,92 @@ protected:
                          "module dummy aliases=rtnl-link-dummy\n"
                          "module e1000 device=pci:e1000:0000:00:03.0\n"
                          "module busy refcnt=1\n"
-                         "module other\nloaded other\n",
-                         4));
-        manager_ = std::make_unique<Manager>(
-            *loopBackend_, *pool_, *state_, [this] { return now_ + 1'000'000'000; },
-            [this] { return now_; });
+                         "module other\nloaded other\n"));
         settings_.idleTimeoutUsec = 10'000'000;
     }
 
-    void makeAutoclean() {
-        autoclean_ = std::make_unique<Autoclean>(
-            event_.get(), *manager_, *state_, settings_, [this] { return now_; },
-            [this] { return now_ + 1'000'000'000; }, [this] { return links_; },
-            [this](const std::string &kind) {
-                std::vector<std::string> modules;
-                loopBackend_->resolve("rtnl-link-" + kind, &modules);
-                return modules;
-            });
-    }
+    void makeAutoclean() { world_.makeAutoclean(settings_); }
 
     void load(const std::string &name, Origin origin = Origin::Kernel, bool autoclean = false,
               const std::string &device = {}) {
-        bool done = false;
-        manager_->load(
-            name, origin, [&](Outcome) { done = true; }, LoadOptions{device, autoclean});
-        while (!done)
-            sd_event_run(event_.get(), 10000);
+        const Outcome outcome = world_.load(name, origin, LoadOptions{device, autoclean});
+        ASSERT_EQ(outcome.error, 0) << outcome.message;
     }
 
-    // Sweeps at the given second and lets any unload it started finish.
+    // Sweeps at the given second and lets the unloads it started finish.
     void sweepAt(std::uint64_t seconds) {
-        now_ = seconds * 1'000'000;
-        autoclean_->sweep();
-        for (int i = 0; i < 20; ++i)
-            sd_event_run(event_.get(), 5000);
+        world_.scheduler.now = seconds * 1'000'000;
+        world_.autoclean->sweep();
+        world_.runner->runAll();
     }
 
-    FakeWorld world_;
-    TempDir &dir_ = world_.dir;
-    std::shared_ptr<FakeKernel> &kernel_ = world_.kernel;
-    EventPtr &event_ = world_.event;
-    std::unique_ptr<ModuleBackend> &loopBackend_ = world_.loopBackend;
-    std::unique_ptr<WorkerPool> &pool_ = world_.pool;
-    std::unique_ptr<KernelState> &state_ = world_.state;
-    std::unique_ptr<Manager> manager_;
-    std::unique_ptr<Autoclean> autoclean_;
+    Autoclean &autoclean() { return *world_.autoclean; }
+    FakeKernel &kernel() { return *world_.kernel; }
+    std::string keptBecause(const std::string &module) {
+        return autoclean().status(module).keptBecause.text();
+    }
+
+    CoreWorld world_;
     AutocleanSettings settings_;
-    std::set<std::string> links_;
-    std::uint64_t now_ = 0;
 };
 
 }  // namespace
 
 TEST(WhyKept, OnlyWhatLkmdLoadedOnDemandIsEverACandidate) {
     AutocleanSettings settings;
-    const LoadedModule module = live("vfat");
-    const ModuleBindings none;
-    IdleFacts facts{nullptr, &module, &none, {}};
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "loaded by someone else");
+    const UseFacts facts = live();
+    EXPECT_EQ(whyKept(settings, "vfat", nullptr, facts).text(), "loaded by someone else");
     ModuleRecord bus = onDemand();
     bus.origin = Origin::Bus;
     bus.autoclean = false;
-    facts.record = &bus;
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "loaded over D-Bus without autoclean");
+    EXPECT_EQ(whyKept(settings, "vfat", &bus, facts).text(), "loaded over D-Bus without autoclean");
     ModuleRecord pinned = onDemand();
     pinned.pinned = true;
-    facts.record = &pinned;
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "pinned");
+    EXPECT_EQ(whyKept(settings, "vfat", &pinned, facts).kind, Keep::Pinned);
     const ModuleRecord record = onDemand();
-    facts.record = &record;
     settings.keep = {"vfat"};
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "listed in Keep=");
+    EXPECT_EQ(whyKept(settings, "vfat", &record, facts).text(), "listed in Keep=");
     settings.keep.clear();
     settings.requestTimeouts = {{"fs-*", kNever}};
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "its timeout is never");
+    EXPECT_EQ(whyKept(settings, "vfat", &record, facts).text(), "its timeout is never");
     settings.requestTimeouts.clear();
-    EXPECT_EQ(whyKept(settings, "vfat", facts), "");
+    EXPECT_FALSE(whyKept(settings, "vfat", &record, facts).keeps());
+    ModuleRecord inserting = onDemand();
+    inserting.inserting = true;
+    EXPECT_EQ(whyKept(settings, "vfat", &inserting, facts).kind, Keep::BeingLoaded);
 }
 
 TEST(WhyKept, RefcntZeroIsNotEnough) {
     AutocleanSettings settings;
     const ModuleRecord record = onDemand();
-    ModuleBindings bound;
-    bound.devices = {"0000:00:03.0"};
-    const LoadedModule module = live("e1000");
-    EXPECT_EQ(whyKept(settings, "e1000", {&record, &module, &bound, {}}), "bound to 0000:00:03.0");
-    const ModuleBindings none;
-    EXPECT_EQ(whyKept(settings, "dummy", {&record, &module, &none, "dummy"}),
-              "provides live dummy links");
-    LoadedModule held = live("fat");
-    held.holders = {"vfat"};
-    EXPECT_EQ(whyKept(settings, "fat", {&record, &held, &none, {}}), "held by vfat");
-    const LoadedModule used = live("vfat", 1);
-    EXPECT_EQ(whyKept(settings, "vfat", {&record, &used, &none, {}}), "in use (refcnt 1)");
+    UseFacts bound = live();
+    bound.boundDevices = {"0000:00:03.0"};
+    EXPECT_EQ(whyKept(settings, "e1000", &record, bound).text(), "bound to 0000:00:03.0");
+    UseFacts links = live();
+    links.liveLinkKind = "dummy";
+    EXPECT_EQ(whyKept(settings, "dummy", &record, links).text(), "provides live dummy links");
+    UseFacts held = live(1);
+    held.row.holders = {"vfat"};
+    EXPECT_EQ(whyKept(settings, "fat", &record, held).text(), "held by vfat");
+    EXPECT_EQ(whyKept(settings, "vfat", &record, live(1)).text(), "in use (refcnt 1)");
+    EXPECT_EQ(whyKept(settings, "x", &record, live(-1)).kind, Keep::Permanent);
+}
+
+// The unload check asks the same question without the ownership part, and answers in the words
+// of a refusal.
+TEST(WhyInUse, TheUnloadCheckGivesTheSameReasons) {
+    UseFacts held = live(1);
+    held.row.holders = {"vfat"};
+    EXPECT_EQ(whyInUse(held).refusal(), "module is in use by vfat");
+    UseFacts bound = live();
+    bound.boundDevices = {"0000:00:03.0"};
+    EXPECT_EQ(whyInUse(bound).refusal(), "module is in use: its driver is bound to 0000:00:03.0");
+    UseFacts present = live();
+    present.presentDevice = "/devices/system/cpu/cpu0";
+    EXPECT_FALSE(whyInUse(present).keeps()) << "a caller may unload what only a device needed";
+    UseFacts unlisted = live();
+    unlisted.liveLinkKind = kUnlistedLinks;
+    EXPECT_EQ(whyInUse(unlisted).text(), "network links could not be listed");
 }
 
 TEST(AutocleanSettings, ModuleTimeoutBeatsRequestClassBeatsDefault) {
@@ -144,12 +135,12 @@ TEST(AutocleanSettings, ModuleTimeoutBeatsRequestClassBeatsDefault) {
 
 TEST_F(AutocleanTest, NoCandidateMeansNoTimer) {
     makeAutoclean();
-    EXPECT_FALSE(autoclean_->armed());
+    EXPECT_FALSE(autoclean().armed());
     load("other");  // loaded by someone else before: not ours
     load("vfat", Origin::Bus);
-    EXPECT_FALSE(autoclean_->armed());
+    EXPECT_FALSE(autoclean().armed());
     load("dummy", Origin::Kernel);
-    EXPECT_TRUE(autoclean_->armed());
+    EXPECT_TRUE(autoclean().armed());
 }
 
 TEST_F(AutocleanTest, UnloadsAfterTwoLooksAndTheWholeTimeoutNotBefore) {
@@ -157,17 +148,32 @@ TEST_F(AutocleanTest, UnloadsAfterTwoLooksAndTheWholeTimeoutNotBefore) {
     load("fs-vfat");
     sweepAt(1);  // first idle look
     sweepAt(9);
-    EXPECT_EQ(kernel_->state("vfat"), ModuleState::Live);
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Live);
     sweepAt(11);
-    EXPECT_EQ(kernel_->state("vfat"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Absent);
     // Its dependency falls idle only now, and gets its own full timeout.
-    EXPECT_EQ(kernel_->state("fat"), ModuleState::Live);
+    EXPECT_EQ(kernel().state("fat"), ModuleState::Live);
     sweepAt(12);
     sweepAt(21);
-    EXPECT_EQ(kernel_->state("fat"), ModuleState::Live);
+    EXPECT_EQ(kernel().state("fat"), ModuleState::Live);
     sweepAt(23);
-    EXPECT_EQ(kernel_->state("fat"), ModuleState::Absent);
-    EXPECT_FALSE(autoclean_->armed());
+    EXPECT_EQ(kernel().state("fat"), ModuleState::Absent);
+    EXPECT_FALSE(autoclean().armed());
+    EXPECT_EQ(world_.recorded.unloaded, (std::vector<std::string>{"vfat/idle", "fat/idle"}));
+}
+
+TEST_F(AutocleanTest, TheTimerDrivesTheSweeps) {
+    makeAutoclean();
+    load("fs-vfat");
+    ASSERT_TRUE(autoclean().armed());
+    EXPECT_EQ(autoclean().periodUsec(), 5'000'000u);
+    for (int second = 1; second <= 40; ++second) {
+        world_.scheduler.advanceTo(second * 1'000'000ull);
+        world_.runner->runAll();
+    }
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("fat"), ModuleState::Absent);
+    EXPECT_FALSE(autoclean().armed());
 }
 
 TEST_F(AutocleanTest, NeverUnloadsModuleWithBoundDevice) {
@@ -175,151 +181,191 @@ TEST_F(AutocleanTest, NeverUnloadsModuleWithBoundDevice) {
     load("e1000", Origin::Hotplug);
     for (std::uint64_t t = 1; t < 100; t += 5)
         sweepAt(t);
-    EXPECT_EQ(kernel_->state("e1000"), ModuleState::Live);
-    EXPECT_EQ(autoclean_->status("e1000").keptBecause, "bound to 0000:00:03.0");
+    EXPECT_EQ(kernel().state("e1000"), ModuleState::Live);
+    EXPECT_EQ(keptBecause("e1000"), "bound to 0000:00:03.0");
 }
 
 // kvm_amd binds no device, yet it was loaded for the CPU's modalias: it stays while the device
 // it was loaded for exists, and is reclaimed once that device is gone.
 TEST_F(AutocleanTest, KeepsAModuleWhileTheDeviceItWasLoadedForExists) {
     const std::string devpath = "/devices/system/cpu/cpu0";
-    const std::filesystem::path device = dir_.path() / "sys" / devpath.substr(1);
+    const std::filesystem::path device = world_.dir.path() / "sys" / devpath.substr(1);
     std::filesystem::create_directories(device);
     makeAutoclean();
     load("dummy", Origin::Coldplug, false, devpath);
     for (std::uint64_t t = 1; t < 60; t += 5)
         sweepAt(t);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Live);
-    EXPECT_EQ(autoclean_->status("dummy").keptBecause,
-              "loaded for /devices/system/cpu/cpu0, still present");
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    EXPECT_EQ(keptBecause("dummy"), "loaded for /devices/system/cpu/cpu0, still present");
     std::filesystem::remove(device);
     sweepAt(60);
     sweepAt(71);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Absent);
 }
 
 // With a uevent monitor, a candidate that only devices keep needs no sweeps: lkmd sleeps until a
 // device goes (remove or unbind), then looks again. Without one, it keeps polling.
 TEST_F(AutocleanTest, ModulesKeptByDevicesAloneWaitForADeviceToGo) {
     const std::string devpath = "/devices/system/cpu/cpu0";
-    const std::filesystem::path device = dir_.path() / "sys" / devpath.substr(1);
+    const std::filesystem::path device = world_.dir.path() / "sys" / devpath.substr(1);
     std::filesystem::create_directories(device);
     makeAutoclean();
     load("dummy", Origin::Coldplug, false, devpath);
-    ASSERT_TRUE(autoclean_->armed());
+    ASSERT_TRUE(autoclean().armed());
     sweepAt(1);
-    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "no monitor: polling goes on";
-    autoclean_->setDeviceEvents(true);
-    EXPECT_EQ(autoclean_->periodUsec(), 600'000'000u)
+    EXPECT_EQ(autoclean().periodUsec(), 5'000'000u) << "no monitor: polling goes on";
+    autoclean().setDeviceEvents(true);
+    world_.scheduler.advanceBy(10'000'000);  // the pending sweep, then the backstop is left
+    world_.runner->runAll();
+    EXPECT_EQ(autoclean().periodUsec(), 600'000'000u)
         << "kept by its device alone: only the slow backstop is left";
 
     std::filesystem::remove(device);
-    autoclean_->deviceGone();
-    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "the backstop is cut short";
-    sweepAt(10);
-    sweepAt(21);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
+    autoclean().deviceGone();
+    EXPECT_EQ(autoclean().periodUsec(), 5'000'000u) << "the backstop is cut short";
+    sweepAt(20);
+    sweepAt(31);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Absent);
+}
+
+// Item 2 of the correctness issue: while the only other candidate sleeps on the backstop, a new
+// on-demand load must still be looked at within its own period, not 10 minutes later.
+TEST_F(AutocleanTest, ANewCandidateIsLookedAtSoonWhateverTheBackstopSaid) {
+    makeAutoclean();
+    autoclean().setDeviceEvents(true);
+    load("e1000", Origin::Hotplug);
+    world_.scheduler.advanceBy(10'000'000);
+    world_.runner->runAll();
+    ASSERT_EQ(autoclean().periodUsec(), 600'000'000u) << keptBecause("e1000");
+    load("fs-vfat");
+    EXPECT_LE(world_.autoclean->periodUsec(), 5'000'000u);
+    for (int second = 11; second <= 60; ++second) {
+        world_.scheduler.advanceTo(second * 1'000'000ull);
+        world_.runner->runAll();
+    }
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("fat"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("e1000"), ModuleState::Live);
 }
 
 // A dependency held by a module lkmd keeps needs no polling: only an unload can free it.
-TEST_F(AutocleanTest, ADependencyHeldByAKeptModuleWaitsForAnUnload) {
+TEST_F(AutocleanTest, ADependencyHeldByAKeptModuleWaitsForAModuleToGo) {
     makeAutoclean();
     load("fs-vfat");
-    ASSERT_EQ(manager_->setPinned("vfat", true), 0);
+    ASSERT_EQ(world_.registry.setPinned("vfat", true), 0);
+    autoclean().refresh();
     sweepAt(1);
-    EXPECT_EQ(autoclean_->status("fat").keptBecause, "held by vfat");
-    EXPECT_EQ(autoclean_->periodUsec(), 600'000'000u);
-    ASSERT_EQ(manager_->setPinned("vfat", false), 0);
-    autoclean_->refresh();
-    sweepAt(2);
-    sweepAt(13);
-    EXPECT_EQ(kernel_->state("vfat"), ModuleState::Absent);
-    EXPECT_EQ(autoclean_->periodUsec(), 5'000'000u) << "vfat's unload wakes fat's track";
+    EXPECT_EQ(keptBecause("fat"), "held by vfat");
+    world_.scheduler.advanceBy(5'000'000);
+    world_.runner->runAll();
+    EXPECT_EQ(autoclean().periodUsec(), 600'000'000u);
+    ASSERT_EQ(world_.registry.setPinned("vfat", false), 0);
+    autoclean().refresh();
+    EXPECT_EQ(autoclean().periodUsec(), 5'000'000u);
+    sweepAt(12);
+    sweepAt(23);
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Absent);
+    EXPECT_EQ(autoclean().periodUsec(), 5'000'000u) << "vfat's unload wakes fat's track";
 }
 
 TEST_F(AutocleanTest, NeverUnloadsModuleWhoseLinksExist) {
     makeAutoclean();
     load("rtnl-link-dummy");
-    links_ = {"dummy"};
+    world_.links = {"dummy"};
     for (std::uint64_t t = 1; t < 50; t += 5)
         sweepAt(t);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Live);
-    links_.clear();
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    world_.links.clear();
     sweepAt(60);
     sweepAt(71);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Absent);
+}
+
+// Item 4: the facts are read again right before delete_module(): a link made after the sweep
+// decided keeps the module.
+TEST_F(AutocleanTest, AUserThatCameAfterTheSweepStillCounts) {
+    makeAutoclean();
+    load("rtnl-link-dummy");
+    sweepAt(1);
+    world_.scheduler.now = 12'000'000;
+    autoclean().sweep();
+    ASSERT_TRUE(world_.runner->runNext());  // the sweep's look: idle, so the unload is queued
+    ASSERT_TRUE(world_.coordinator->removing("dummy"));
+    world_.links = {"dummy"};  // ip link add d0 type dummy, just now
+    world_.runner->runAll();
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    EXPECT_FALSE(world_.coordinator->removing("dummy"));
 }
 
 TEST_F(AutocleanTest, UseInBetweenStartsTheIdleClockOver) {
     makeAutoclean();
     load("busy", Origin::Kernel);
     sweepAt(1);
-    EXPECT_EQ(autoclean_->status("busy").keptBecause, "in use (refcnt 1)");
-    EXPECT_EQ(autoclean_->status("busy").unloadAtUsec, 0u);
+    EXPECT_EQ(keptBecause("busy"), "in use (refcnt 1)");
+    EXPECT_EQ(autoclean().status("busy").unloadAtUsec, 0u);
 }
 
 TEST_F(AutocleanTest, BusLoadsStayUnlessAskedAndPinsHold) {
     makeAutoclean();
     load("vfat", Origin::Bus);
     load("dummy", Origin::Bus, true);
-    ASSERT_EQ(manager_->setPinned("dummy", true), 0);
+    ASSERT_EQ(world_.registry.setPinned("dummy", true), 0);
     for (std::uint64_t t = 1; t < 60; t += 5)
         sweepAt(t);
-    EXPECT_EQ(kernel_->state("vfat"), ModuleState::Live);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Live);
-    ASSERT_EQ(manager_->setPinned("dummy", false), 0);
+    EXPECT_EQ(kernel().state("vfat"), ModuleState::Live);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    ASSERT_EQ(world_.registry.setPinned("dummy", false), 0);
+    autoclean().refresh();
     sweepAt(70);
     sweepAt(81);
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Absent);
-    EXPECT_EQ(manager_->setPinned("other", true), -ESRCH);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Absent);
+    EXPECT_EQ(world_.registry.setPinned("other", true), -ESRCH);
 }
 
 TEST_F(AutocleanTest, RequestDuringUnloadWaitsAndLoadsAgain) {
     makeAutoclean();
     load("rtnl-link-dummy");
     sweepAt(1);
-    now_ = 12'000'000;
-    autoclean_->sweep();  // starts the unload on a worker
-    ASSERT_TRUE(manager_->isUnloading("dummy"));
+    world_.scheduler.now = 12'000'000;
+    autoclean().sweep();
+    ASSERT_TRUE(world_.runner->runNext());  // the look; the removal is queued
+    ASSERT_TRUE(world_.coordinator->removing("dummy"));
     std::optional<Outcome> again;
-    manager_->load("rtnl-link-dummy", Origin::Kernel, [&](Outcome o) { again = std::move(o); });
-    while (!again)
-        sd_event_run(event_.get(), 10000);
+    world_.loader->load("rtnl-link-dummy", Origin::Kernel,
+                        [&](Outcome o) { again = std::move(o); });
+    world_.runner->runAll();
+    ASSERT_TRUE(again);
     EXPECT_EQ(again->error, 0);
     EXPECT_EQ(again->inserted, std::vector<std::string>{"dummy"});
-    EXPECT_EQ(kernel_->state("dummy"), ModuleState::Live);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    ASSERT_NE(world_.registry.find("dummy"), nullptr);
+    EXPECT_EQ(world_.registry.find("dummy")->origin, Origin::Kernel);
 }
 
-TEST_F(AutocleanTest, RecordsSurviveARestartOfTheDaemon) {
-    manager_->setStateFile(dir_.path() / "modules.state");
-    load("fs-vfat");
-    ASSERT_EQ(kernel_->remove("vfat"), 0);  // someone else unloads vfat while lkmd is down
-
-    Manager restarted(
-        *loopBackend_, *pool_, *state_, [] { return std::uint64_t{0}; },
-        [] { return std::uint64_t{0}; });
-    restarted.setStateFile(dir_.path() / "modules.state");
-    EXPECT_EQ(restarted.restore(), 1);
-    ASSERT_NE(restarted.registry().find("fat"), nullptr);
-    EXPECT_EQ(restarted.registry().find("fat")->trigger, "fs-vfat");
-    EXPECT_TRUE(restarted.registry().find("fat")->autoclean);
-    EXPECT_EQ(restarted.registry().find("vfat"), nullptr);
+// Item 3 of the correctness issue: lkmd loads dummy, someone removes it (rmmod) and loads it again
+// (modprobe). That instance is not lkmd's: never unloaded by autoclean.
+TEST_F(AutocleanTest, AModuleLoadedAgainBySomeoneElseIsNotLkmdsAnyMore) {
+    makeAutoclean();
+    load("rtnl-link-dummy");
+    ASSERT_EQ(kernel().remove("dummy"), 0);
+    ASSERT_EQ(kernel().insert({"dummy", {}, false, true}), 0);
+    for (std::uint64_t t = 1; t < 60; t += 5)
+        sweepAt(t);
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    EXPECT_EQ(world_.registry.find("dummy"), nullptr) << "the stale record is forgotten";
+    EXPECT_FALSE(world_.queries->loadedByLkmd("dummy"));
 }
 
-TEST(ModuleRegistry, SerializesAndParsesBack) {
-    ModuleRegistry registry;
-    ModuleRecord record = onDemand("fs-vfat");
-    record.device = "/devices/pci0000:00/0000:00:03.0";
-    record.pinned = true;
-    record.identity = 1234;
-    record.loadedAtUsec = 99;
-    registry.record("vfat", record);
-    ModuleRegistry parsed;
-    ASSERT_EQ(ModuleRegistry::parse(registry.serialize(), &parsed), 0);
-    const ModuleRecord *back = parsed.find("vfat");
-    ASSERT_NE(back, nullptr);
-    EXPECT_EQ(back->device, record.device);
-    EXPECT_TRUE(back->pinned);
-    EXPECT_EQ(back->identity, 1234u);
-    EXPECT_EQ(ModuleRegistry::parse("something else\n", &parsed), -EINVAL);
+TEST_F(AutocleanTest, TheFinalLookRefusesAModuleLoadedAgainMeanwhile) {
+    makeAutoclean();
+    load("rtnl-link-dummy");
+    sweepAt(1);
+    world_.scheduler.now = 12'000'000;
+    autoclean().sweep();
+    ASSERT_TRUE(world_.runner->runNext());   // the look: idle, the removal is queued
+    ASSERT_EQ(kernel().remove("dummy"), 0);  // rmmod; modprobe dummy
+    ASSERT_EQ(kernel().insert({"dummy", {}, false, true}), 0);
+    world_.runner->runAll();
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
+    EXPECT_EQ(world_.registry.find("dummy"), nullptr);
 }

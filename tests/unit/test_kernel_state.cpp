@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "kernel_state.h"
+#include "request_name.h"
 #include "temp_dir.h"
 
 using namespace lkmd;

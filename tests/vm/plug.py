@@ -2,7 +2,7 @@
 """Helpers for the hotplug and coldplug suites (and bench/coldplug.py): QMP device plugging,
 sysfs driver bindings, lkmctl's module records and lkmd's "Inserted" log lines.
 
-What was measured on Debian's 6.12 under TCG (`-machine pc`, see /work/shared/VM-FACTS.md):
+What was measured on Debian's 6.12 under TCG (`-machine pc`, see tests/vm/README.md):
 - a PCI device hot-added at addr=0xN appears at /devices/pci0000:00/0000:00:0N.0 and its
   driver is bound 0.4-0.8 s after device_add when the module is loaded;
 - device_del answers at once, the guest ejects through ACPI and QMP then sends DEVICE_DELETED

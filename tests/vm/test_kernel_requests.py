@@ -51,7 +51,7 @@ Modules = sctp jbd2
 """
 # tcrypt's init looks the algorithm up, which makes the kernel request crypto-rmd160 while
 # tcrypt is still loading, then fails on purpose (-EAGAIN). type=14: a shash, as rmd160 is.
-# install X /bin/false: how distributions really block a module (KERNEL-FACTS 11).
+# install X /bin/false: how distributions really block a module (docs/kernel.md, "Hotplug and udev").
 MODPROBE_D = "options tcrypt alg=rmd160 type=14\ninstall hfsplus /bin/false\n"
 HELLO = b"hello from vfat\n"
 VFAT_CHAIN = ["loop", "fat", "vfat", "nls_cp437", "nls_ascii"]
@@ -395,7 +395,7 @@ def main() -> None:
             expect(not {"tcrypt", "rmd160", "kvm_intel"} & g.modules(), "loaded before the test")
             snap = Snapshot(g)
             mark = g.lkmd_log_size()
-            # A daemon that loads one module at a time deadlocks here (KERNEL-FACTS 4); the helper
+            # A daemon that loads one module at a time deadlocks here (docs/kernel.md, "Requests from a module's init"); the helper
             # would give up after 120 s.
             rc, out, secs = timed(g, f"{VMTOOLS} request tcrypt", timeout=200)
             comment(f"request tcrypt: {out.strip()} in {secs:.2f} s")

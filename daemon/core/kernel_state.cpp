@@ -61,12 +61,6 @@ const char *loadStateName(LoadState state) {
     return "unknown";
 }
 
-std::string normalizeModuleName(std::string_view name) {
-    std::string normalized(name);
-    std::replace(normalized.begin(), normalized.end(), '-', '_');
-    return normalized;
-}
-
 // Format (kernel/module/procfs.c): "name size refcnt holder,holder, state address [taints]",
 // refcnt and holders "-" when the kernel was built without module unloading.
 std::vector<LoadedModule> parseProcModules(std::string_view text) {

@@ -36,7 +36,7 @@ bool parseBoolean(std::string_view text, bool *value);
 
 inline constexpr std::uint64_t kNever = UINT64_MAX;
 
-// When lkmd unloads what it loaded on demand (kerneld's idle sweep, KERNEL-FACTS 8).
+// When lkmd unloads what it loaded on demand (kerneld's idle sweep; docs/kernel.md, "Unloading").
 struct AutocleanSettings {
     std::uint64_t idleTimeoutUsec = 60'000'000;                          // kerneld's 60 s
     std::vector<std::string> keep;                                       // normalized module names

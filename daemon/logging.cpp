@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "log.h"
+#include "logging.h"
 
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,8 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <systemd/sd-journal.h>
+
+#include "log.h"
 
 namespace lkmd {
 namespace {
@@ -33,15 +36,14 @@ int syslogPriority(spdlog::level::level_enum level) {
     }
 }
 
-thread_local const std::string *t_module = nullptr;
-
 // Structured entries: the component becomes LKMD_COMPONENT= so journalctl can filter on it, and
 // the module an entry is about becomes MODULE=.
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
 protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         const std::string_view component(msg.logger_name.data(), msg.logger_name.size());
-        const std::string module = t_module != nullptr ? "MODULE=" + *t_module : "";
+        const std::string *current = currentLogModule();
+        const std::string module = current != nullptr ? "MODULE=" + *current : "";
         sd_journal_send("MESSAGE=%.*s", static_cast<int>(msg.payload.size()), msg.payload.data(),
                         "PRIORITY=%d", syslogPriority(msg.level), "LKMD_COMPONENT=%.*s",
                         static_cast<int>(component.size()), component.data(),
@@ -65,11 +67,6 @@ bool stderrIsJournal() {
     return st.st_dev == device && st.st_ino == inode;
 }
 
-std::vector<spdlog::sink_ptr> &sinks() {
-    static std::vector<spdlog::sink_ptr> configured;
-    return configured;
-}
-
 }  // namespace
 
 void setupLogging(spdlog::level::level_enum level) {
@@ -80,52 +77,7 @@ void setupLogging(spdlog::level::level_enum level) {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
         sink->set_pattern("%H:%M:%S.%e %L %n: %v");
     }
-    sinks() = {sink};
-    spdlog::set_level(level);
-    spdlog::apply_all([&](const std::shared_ptr<spdlog::logger> &existing) {
-        existing->sinks() = sinks();
-        existing->set_level(level);
-    });
-}
-
-std::string printable(std::string_view text) {
-    static constexpr std::size_t kMax = 256;
-    std::string out;
-    for (char c : text.substr(0, kMax)) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte >= 0x7f || c == '\\') {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    if (text.size() > kMax)
-        out += "...";
-    return out;
-}
-
-ModuleLogField::ModuleLogField(const std::string &module) : previous_(t_module) {
-    t_module = &module;
-}
-
-ModuleLogField::~ModuleLogField() {
-    t_module = previous_;
-}
-
-std::shared_ptr<spdlog::logger> logger(const std::string &component) {
-    static std::mutex lock;
-    std::lock_guard guard(lock);
-    if (auto existing = spdlog::get(component))
-        return existing;
-    if (sinks().empty())
-        sinks().push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    auto created = std::make_shared<spdlog::logger>(component, sinks().begin(), sinks().end());
-    created->set_level(spdlog::get_level());
-    spdlog::register_logger(created);
-    return created;
+    setLogSinks({sink}, level);
 }
 
 }  // namespace lkmd

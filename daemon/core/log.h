@@ -4,15 +4,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 namespace lkmd {
 
-// To the journal when stderr is the journal stream systemd gave us (JOURNAL_STREAM), else stderr.
-void setupLogging(spdlog::level::level_enum level);
+// Where every component's logger writes (the daemon picks the journal or stderr, logging.h).
+void setLogSinks(std::vector<spdlog::sink_ptr> sinks, spdlog::level::level_enum level);
 
-// One logger per component ("lkmd", "bus", "loader", "kmod"), sharing the sinks set up above.
+// One logger per component ("lkmd", "bus", "loader", "kmod"), sharing the sinks set above.
 std::shared_ptr<spdlog::logger> logger(const std::string &component);
 
 // Untrusted text (a name a client sent) made safe for a log line: control and non-ASCII bytes as
@@ -31,5 +32,8 @@ public:
 private:
     const std::string *previous_;
 };
+
+// The module of the innermost ModuleLogField on this thread, or nullptr.
+const std::string *currentLogModule();
 
 }  // namespace lkmd

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,11 +15,11 @@
 
 namespace lkmd {
 
-// A simulated kernel for tests of the real daemon without a real kernel (lkmd --fake-kernel).
-// It is described by a "world" file, one statement per line:
+// A simulated kernel for tests of the daemon's own code without a real kernel (lkmd-sim, and
+// unit tests). It is described by a "world" file, one statement per line:
 //
-//   module NAME [deps=A,B] [aliases=X,Y] [init_ms=N] [init_error=ENODEV] [refcnt=N]
-//               [device=BUS:DRIVER:DEVICE]
+//   module NAME [deps=A,B] [softdeps=C,D] [aliases=X,Y] [init_ms=N] [init_error=ENODEV]
+//               [refcnt=N] [device=BUS:DRIVER:DEVICE]
 //   builtin NAME [aliases=X,Y]
 //   blacklist NAME
 //   loaded NAME            (already in the kernel at start, loaded by someone else)
@@ -29,6 +30,7 @@ class FakeKernel {
 public:
     struct Module {
         std::vector<std::string> deps;
+        std::vector<std::string> softdeps;  // "softdep NAME pre: ...": failures do not count
         std::vector<std::string> aliases;
         int initMs = 0;
         int initError = 0;                 // positive errno the module's init returns
@@ -44,15 +46,23 @@ public:
 
     int resolve(const std::string &request, std::vector<std::string> *modules);
     ModuleState state(const std::string &module);
-    int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *failed);
+    int plan(const std::string &module, std::vector<PlanStep> *steps);
+    // Blocks for the module's init_ms; a second insertion of a module in its init waits for
+    // that init, as the kernel makes it.
+    int insert(const PlanStep &step);
     int remove(const std::string &module);
+
+    // For tests that run jobs one by one on their own thread: the module enters its init now,
+    // as if an insertion were inside finit_module(); the next insert() of it finishes that init.
+    void holdInit(const std::string &module);
+    // Called at the start of every insert(), with the module.
+    void setInsertHook(std::function<void(const std::string &)> hook) {
+        insertHook_ = std::move(hook);
+    }
 
 private:
     FakeKernel(std::filesystem::path procfs, std::filesystem::path sysfs);
-    void planLocked(const std::string &module, std::vector<std::string> *plan) const;
-    int insertOneLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
-                        std::vector<std::string> *inserted);
+    void planLocked(const std::string &module, bool required, std::vector<PlanStep> *plan) const;
     int refcntLocked(const std::string &module) const;
     void publishLocked();
 
@@ -65,6 +75,8 @@ private:
     std::set<std::string> blacklist_;
     std::vector<std::string> loaded_;  // in load order, as /proc/modules lists them (newest first)
     std::set<std::string> coming_;
+    std::set<std::string> held_;  // in coming_ by holdInit()
+    std::function<void(const std::string &)> insertHook_;
 };
 
 class FakeBackend final : public ModuleBackend {
@@ -75,10 +87,10 @@ public:
         return kernel_->resolve(request, modules);
     }
     ModuleState state(const std::string &module) override { return kernel_->state(module); }
-    int insert(const std::string &module, const InsertControl &control,
-               std::vector<std::string> *inserted, std::string *failed) override {
-        return kernel_->insert(module, control, inserted, failed);
+    int plan(const std::string &module, std::vector<PlanStep> *steps) override {
+        return kernel_->plan(module, steps);
     }
+    int insert(const PlanStep &step) override { return kernel_->insert(step); }
     int remove(const std::string &module) override { return kernel_->remove(module); }
 
 private:

@@ -59,9 +59,10 @@ std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs
     return found;
 }
 
-Hotplug::Hotplug(Manager &manager, std::filesystem::path sysfs, HotplugMode mode,
+Hotplug::Hotplug(Loader &loader, JobRunner &runner, std::filesystem::path sysfs, HotplugMode mode,
                  std::size_t maxParallel)
-    : manager_(manager),
+    : loader_(loader),
+      runner_(runner),
       sysfs_(std::move(sysfs)),
       mode_(mode),
       maxParallel_(std::max<std::size_t>(1, maxParallel)) {}
@@ -74,17 +75,25 @@ int Hotplug::start(UeventSource &source) {
                                 "devices");
                             if (deviceGone_)
                                 deviceGone_();
+                            if (moduleGone_)
+                                moduleGone_();
                             coldplug();
                         });
 }
 
+// devpath is under /devices and free of "..": checked by handle().
 bool Hotplug::deviceHasDriver(const std::string &devpath) const {
     std::error_code ec;
     return std::filesystem::exists(
-        sysfs_ / devpath.substr(devpath.find_first_not_of('/')) / "driver", ec);
+        sysfs_ / std::filesystem::path(devpath).relative_path() / "driver", ec);
 }
 
 void Hotplug::handle(const Uevent &event) {
+    if (event.subsystem == "module") {
+        if (event.action == "remove" && moduleGone_)
+            moduleGone_();
+        return;
+    }
     if ((event.action == "remove" || event.action == "unbind") && deviceGone_)
         deviceGone_();
     if (mode_ == HotplugMode::Off || event.action != "add" || event.modalias.empty())
@@ -94,8 +103,8 @@ void Hotplug::handle(const Uevent &event) {
                                 event.devpath.substr(0, 200), why);
         return;
     }
-    if (event.devpath.empty() || event.devpath.front() != '/' ||
-        event.devpath.find("..") != std::string::npos) {
+    // Devices live under /devices (a DEVPATH of "/" or "//" once crashed lkmd).
+    if (!event.devpath.starts_with("/devices/") || event.devpath.find("..") != std::string::npos) {
         logger("hotplug")->warn("Ignoring uevent with DEVPATH '{}'", event.devpath.substr(0, 200));
         return;
     }
@@ -103,7 +112,7 @@ void Hotplug::handle(const Uevent &event) {
         return;
     if (mode_ == HotplugMode::Observe) {
         std::vector<std::string> modules;
-        if (manager_.resolve(event.modalias, &modules) == 0) {
+        if (loader_.resolve(event.modalias, &modules) == 0) {
             std::string names;
             for (const std::string &module : modules)
                 names += (names.empty() ? "" : ", ") + module;
@@ -112,7 +121,7 @@ void Hotplug::handle(const Uevent &event) {
         }
         return;
     }
-    manager_.load(
+    loader_.load(
         event.modalias, Origin::Hotplug, [](Outcome) {}, LoadOptions{event.devpath});
 }
 
@@ -130,13 +139,19 @@ void Hotplug::coldplug(std::function<void(std::size_t)> done) {
         return;
     }
     coldplug_ = std::make_unique<ColdplugRun>();
-    const std::vector<UnboundDevice> devices = findUnboundDevices(sysfs_);
-    coldplug_->queue.assign(devices.begin(), devices.end());
-    coldplug_->devices = devices.size();
     coldplug_->started = std::chrono::steady_clock::now();
     if (done)
         coldplug_->done.push_back(std::move(done));
-    startNextColdplugLoads();
+    coldplug_->walking = true;
+    runner_.submit([this, sysfs = sysfs_](ModuleBackend &) -> JobRunner::Completion {
+        auto devices = std::make_shared<std::vector<UnboundDevice>>(findUnboundDevices(sysfs));
+        return [this, devices] {
+            coldplug_->walking = false;
+            coldplug_->queue.assign(devices->begin(), devices->end());
+            coldplug_->devices = devices->size();
+            startNextColdplugLoads();
+        };
+    });
 }
 
 // Loads may answer synchronously (nothing to insert), re-entering here: the guard keeps one loop.
@@ -153,7 +168,7 @@ void Hotplug::startNextColdplugLoads() {
         const UnboundDevice device = std::move(coldplug_->queue.front());
         coldplug_->queue.pop_front();
         ++coldplug_->running;
-        manager_.load(
+        loader_.load(
             device.modalias, Origin::Coldplug,
             [this](Outcome outcome) {
                 --coldplug_->running;

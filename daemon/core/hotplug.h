@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "config.h"
-#include "manager.h"
+#include "loader.h"
+#include "scheduler.h"
 
 namespace lkmd {
 
@@ -49,10 +50,11 @@ std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs
 
 // Loads drivers for devices: those that appear (hotplug) and those present at start (coldplug).
 // Only devices without a bound driver count, so that nothing races a driver that is already
-// serving a device, and udev's own loading (if left on) does not make lkmd act twice.
+// serving a device, and udev's own loading (if left on) does not make lkmd act twice. The walk
+// of /sys/devices runs as a job, off the loop.
 class Hotplug {
 public:
-    Hotplug(Manager &manager, std::filesystem::path sysfs, HotplugMode mode,
+    Hotplug(Loader &loader, JobRunner &runner, std::filesystem::path sysfs, HotplugMode mode,
             std::size_t maxParallel);
 
     int start(UeventSource &source);
@@ -61,6 +63,8 @@ public:
     // Called when a device goes away or loses its driver (remove, unbind), and when uevents were
     // lost: what kept a module may be gone.
     void setDeviceGoneHandler(std::function<void()> handler) { deviceGone_ = std::move(handler); }
+    // Called when a module goes, whoever removed it (and when uevents were lost).
+    void setModuleGoneHandler(std::function<void()> handler) { moduleGone_ = std::move(handler); }
 
     // Loads drivers for every unbound device, at most maxParallel loads at a time; done gets the
     // number of modules inserted. Also the answer to lost events.
@@ -70,7 +74,8 @@ private:
     bool deviceHasDriver(const std::string &devpath) const;
     void startNextColdplugLoads();
 
-    Manager &manager_;
+    Loader &loader_;
+    JobRunner &runner_;
     std::filesystem::path sysfs_;
     HotplugMode mode_;
     std::size_t maxParallel_;
@@ -79,6 +84,7 @@ private:
         std::deque<UnboundDevice> queue;
         std::size_t devices = 0;
         std::size_t running = 0;
+        bool walking = false;            // the job that finds the devices has not answered yet
         std::set<std::string> inserted;  // merged requests report the same insertion
         std::chrono::steady_clock::time_point started;
         std::vector<std::function<void(std::size_t)>> done;
@@ -86,6 +92,7 @@ private:
     std::unique_ptr<ColdplugRun> coldplug_;
     bool rescanWanted_ = false;
     std::function<void()> deviceGone_;
+    std::function<void()> moduleGone_;
     bool pumping_ = false;
 };
 

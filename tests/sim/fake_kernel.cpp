@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "fake_backend.h"
+#include "fake_kernel.h"
 
 #include <fnmatch.h>
 
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "kernel_state.h"
+#include "request_name.h"
 
 namespace lkmd {
 namespace {
@@ -47,6 +47,8 @@ bool parseInt(const std::string &text, int *value) {
 bool parseModuleOption(const std::string &key, const std::string &value, FakeKernel::Module *m) {
     if (key == "deps")
         m->deps = splitList(value);
+    else if (key == "softdeps")
+        m->softdeps = splitList(value);
     else if (key == "aliases")
         m->aliases = splitList(value);
     else if (key == "init_ms")
@@ -103,6 +105,8 @@ std::shared_ptr<FakeKernel> FakeKernel::load(const std::filesystem::path &world,
         if (verb == "module") {
             for (std::string &dep : module.deps)
                 dep = normalizeModuleName(dep);
+            for (std::string &dep : module.softdeps)
+                dep = normalizeModuleName(dep);
             kernel->modules_[name] = std::move(module);
         } else if (verb == "builtin") {
             kernel->builtinAliases_[name] = module.aliases;
@@ -116,9 +120,12 @@ std::shared_ptr<FakeKernel> FakeKernel::load(const std::filesystem::path &world,
     }
 
     for (const std::string &name : preloaded) {
-        std::vector<std::string> ignored;
-        std::string refused;
-        if (kernel->insert(name, {}, &ignored, &refused) < 0) {
+        std::vector<PlanStep> steps;
+        int r = kernel->plan(name, &steps);
+        for (const PlanStep &step : steps)
+            if (r == 0)
+                r = kernel->insert(step);
+        if (r < 0 || kernel->state(name) != ModuleState::Live) {
             *error = -EINVAL;
             *detail = world.string() + ": 'loaded " + name + "' names no loadable module";
             return nullptr;
@@ -170,59 +177,68 @@ ModuleState FakeKernel::state(const std::string &module) {
     return ModuleState::Absent;
 }
 
-int FakeKernel::insert(const std::string &name, const InsertControl &control,
-                       std::vector<std::string> *inserted, std::string *failed) {
+// What modprobe's dry run would print with KMOD_PROBE_IGNORE_LOADED: soft dependencies,
+// dependencies, the module; each once. The module and its dependencies are required, soft ones
+// not.
+int FakeKernel::plan(const std::string &name, std::vector<PlanStep> *steps) {
     const std::string module = normalizeModuleName(name);
-    std::unique_lock guard(lock_);
+    std::lock_guard guard(lock_);
+    steps->clear();
     if (builtinAliases_.count(module) != 0)
         return 0;
-    if (modules_.count(module) == 0) {
-        *failed = module;
+    if (modules_.count(module) == 0)
         return -ENOENT;
-    }
-    std::vector<std::string> plan;
-    planLocked(module, &plan);
-    if (control.allowed)
-        for (const std::string &step : plan)
-            if (!control.allowed(step)) {
-                *failed = step;
-                return -EACCES;
-            }
-    for (const std::string &step : plan) {
-        if (control.inserting)
-            control.inserting(step);
-        const int r = insertOneLocked(guard, step, inserted);
-        if (r < 0) {
-            *failed = step;
-            return r;
-        }
-    }
+    planLocked(module, true, steps);
     return 0;
 }
 
-// Dependencies first, each once, skipping what is loaded: what modprobe's dry run would print.
-void FakeKernel::planLocked(const std::string &module, std::vector<std::string> *plan) const {
-    if (std::find(plan->begin(), plan->end(), module) != plan->end() ||
-        std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end() ||
-        builtinAliases_.count(module) != 0 || modules_.count(module) == 0)
+void FakeKernel::planLocked(const std::string &module, bool required,
+                            std::vector<PlanStep> *plan) const {
+    auto planned = std::find_if(plan->begin(), plan->end(),
+                                [&](const PlanStep &step) { return step.module == module; });
+    if (planned != plan->end()) {
+        planned->required = planned->required || required;
         return;
-    for (const std::string &dep : modules_.at(module).deps)
-        planLocked(dep, plan);
-    plan->push_back(module);
+    }
+    if (builtinAliases_.count(module) != 0 || modules_.count(module) == 0)
+        return;
+    const Module &info = modules_.at(module);
+    for (const std::string &softdep : info.softdeps)
+        planLocked(softdep, false, plan);
+    for (const std::string &dep : info.deps)
+        planLocked(dep, required, plan);
+    plan->push_back({module, {}, false, required});
 }
 
-int FakeKernel::insertOneLocked(std::unique_lock<std::mutex> &guard, const std::string &module,
-                                std::vector<std::string> *inserted) {
+void FakeKernel::holdInit(const std::string &module) {
+    std::lock_guard guard(lock_);
+    coming_.insert(module);
+    held_.insert(module);
+    publishLocked();
+}
+
+int FakeKernel::insert(const PlanStep &step) {
+    const std::string &module = step.module;
+    if (insertHook_)
+        insertHook_(module);
+    std::unique_lock guard(lock_);
     auto it = modules_.find(module);
     if (it == modules_.end())
-        return -ENOENT;
+        return builtinAliases_.count(module) != 0 ? -EEXIST : -ENOENT;
+    if (held_.erase(module) != 0)
+        coming_.erase(module);  // this insertion is the one holdInit() stood for
     // A second finit_module of a module whose init runs waits for it, like the kernel does.
     changed_.wait(guard, [&] { return coming_.count(module) == 0; });
     if (std::find(loaded_.begin(), loaded_.end(), module) != loaded_.end())
-        return 0;  // the kernel says EEXIST: someone else's insertion
+        return -EEXIST;
+    for (const std::string &dep : it->second.deps)
+        if (std::find(loaded_.begin(), loaded_.end(), dep) == loaded_.end() &&
+            builtinAliases_.count(dep) == 0)
+            return -ENOENT;  // "Unknown symbol in module"
 
     const Module info = it->second;
     coming_.insert(module);
+    publishLocked();
     if (info.initMs > 0) {
         guard.unlock();
         std::this_thread::sleep_for(std::chrono::milliseconds(info.initMs));
@@ -230,10 +246,11 @@ int FakeKernel::insertOneLocked(std::unique_lock<std::mutex> &guard, const std::
     }
     coming_.erase(module);
     changed_.notify_all();
-    if (info.initError != 0)
+    if (info.initError != 0) {
+        publishLocked();
         return -info.initError;
+    }
     loaded_.push_back(module);
-    inserted->push_back(module);
     publishLocked();
     return 0;
 }
@@ -265,6 +282,9 @@ void FakeKernel::publishLocked() {
     namespace fs = std::filesystem;
     std::error_code ec;
     std::ostringstream text;
+    // A module in its init is listed too, as "Loading", as the kernel lists it.
+    for (const std::string &module : coming_)
+        text << module << " 16384 0 - Loading 0x0000000000000000\n";
     for (auto it = loaded_.rbegin(); it != loaded_.rend(); ++it) {
         std::string holders;
         for (const std::string &other : loaded_) {
@@ -305,9 +325,10 @@ void FakeKernel::publishLocked() {
                 fs::remove(deviceLink, ec);
             }
         }
-        if (isLoaded) {
+        // The directory stays from init to unload: its inode is the load's identity.
+        if (isLoaded || coming_.count(module) != 0) {
             fs::create_directories(moduleDir, ec);
-            std::ofstream(moduleDir / "initstate") << "live\n";
+            std::ofstream(moduleDir / "initstate") << (isLoaded ? "live\n" : "coming\n");
         } else {
             fs::remove_all(moduleDir, ec);
         }

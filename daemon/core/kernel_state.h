@@ -31,9 +31,6 @@ const char *loadStateName(LoadState state);
 // Parses /proc/modules; malformed lines are skipped rather than failing the whole snapshot.
 std::vector<LoadedModule> parseProcModules(std::string_view text);
 
-// kmod treats '-' and '_' in module names alike; the kernel spells them with '_'.
-std::string normalizeModuleName(std::string_view name);
-
 // Reads the kernel's view of loaded modules from procfs and sysfs, both roots configurable so
 // that tests can point them at fixtures.
 class KernelState {

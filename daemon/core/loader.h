@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "load_coordinator.h"
+#include "module_backend.h"
+#include "request_log.h"
+#include "scheduler.h"
+
+namespace lkmd {
+
+// The result of a load or unload, as the caller will be told it.
+struct Outcome {
+    int error = 0;        // negative errno
+    std::string message;  // a phrase for the user when error != 0, e.g. "module is in use"
+    std::vector<std::string> inserted;
+};
+
+struct LoadOptions {
+    std::string device;      // hotplug and coldplug: the devpath the modalias came from
+    bool autoclean = false;  // for bus loads: may be unloaded when idle (others always may)
+};
+
+// Admits load requests from every front end (D-Bus, kernel requests, hotplug): validates the
+// name, applies the policy, resolves the request to modules and their plans, has the coordinator
+// carry them out, and records the answer. Lives on the loop thread.
+class Loader {
+public:
+    using Done = std::function<void(Outcome)>;
+
+    Loader(ModuleBackend &backend, LoadCoordinator &coordinator, RequestLog &log,
+           Scheduler &scheduler);
+
+    void setPolicy(Policy policy);
+    const Policy &policy() const { return *policy_; }
+
+    void load(const std::string &request, Origin origin, Done done, LoadOptions options = {});
+    // What a request would load, without loading anything.
+    int resolve(const std::string &request, std::vector<std::string> *modules) {
+        return backend_.resolve(request, modules);
+    }
+
+private:
+    void finish(RequestRecord record, Outcome outcome, const Done &done);
+
+    ModuleBackend &backend_;
+    LoadCoordinator &coordinator_;
+    RequestLog &log_;
+    Scheduler &scheduler_;
+    std::shared_ptr<const Policy> policy_;
+};
+
+}  // namespace lkmd

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "request_log.h"
+
+#include <cerrno>
+
+namespace lkmd {
+
+const char *RequestRecord::result() const {
+    switch (-error) {
+        case 0:
+            return inserted.empty() ? "present" : "loaded";
+        case EACCES:
+            return "denied";
+        case ENOENT:
+            return "not-found";
+        default:
+            return invalidName ? "invalid" : "failed";
+    }
+}
+
+void RequestLog::add(RequestRecord record) {
+    records_.push_back(std::move(record));
+    if (records_.size() > kCapacity)
+        records_.pop_front();
+}
+
+}  // namespace lkmd

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "module_registry.h"
+
+namespace lkmd {
+
+// One answered load request, kept for `lkmctl requests`.
+struct RequestRecord {
+    std::string request;
+    Origin origin = Origin::Bus;
+    std::string device;
+    std::uint64_t timeUsec = 0;     // CLOCK_REALTIME when it arrived
+    std::uint64_t startedUsec = 0;  // CLOCK_MONOTONIC when it arrived
+    std::uint64_t durationUsec = 0;
+    int error = 0;
+    std::string message;
+    std::vector<std::string> inserted;
+    bool invalidName = false;  // refused before any lookup
+
+    // loaded, present, denied, not-found, invalid or failed
+    const char *result() const;
+};
+
+// The last requests, oldest first; bounded, so that a flood of requests costs no memory.
+class RequestLog {
+public:
+    static constexpr std::size_t kCapacity = 256;
+
+    void add(RequestRecord record);
+    const std::deque<RequestRecord> &records() const { return records_; }
+
+private:
+    std::deque<RequestRecord> records_;
+};
+
+}  // namespace lkmd

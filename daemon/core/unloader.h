@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "load_coordinator.h"
+#include "loader.h"
+#include "module_backend.h"
+#include "module_events.h"
+#include "module_registry.h"
+#include "scheduler.h"
+#include "use_probe.h"
+
+namespace lkmd {
+
+// Removes modules: for a caller (UnloadModule) and for autoclean. What uses the module is read
+// on the worker right before delete_module(), not when the request came: a user that appeared
+// meanwhile and takes no module reference (a new dummy link, a device bound since) still counts.
+// What is left is the instant between that look and delete_module() (docs/kernel.md, "Users
+// that hold no reference"); the kernel settles users that do hold one (EBUSY).
+class Unloader {
+public:
+    using Done = std::function<void(Outcome)>;
+
+    Unloader(ModuleBackend &backend, LoadCoordinator &coordinator, JobRunner &runner,
+             ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events);
+
+    // A caller's unload of a module by its name.
+    void unload(const std::string &name, Done done);
+    // Autoclean's: only the very load lkmd recorded (same identity), and not while the device it
+    // was loaded for is present.
+    void unloadIdle(const std::string &module, std::uint64_t identity, std::string device,
+                    Done done);
+
+private:
+    void start(const std::string &module, std::uint64_t identity, std::string device, bool idle,
+               Done done);
+    void finish(const std::string &module, bool idle, int result, const std::string &refusal,
+                const Done &done);
+
+    ModuleBackend &backend_;
+    LoadCoordinator &coordinator_;
+    JobRunner &runner_;
+    ModuleRegistry &registry_;
+    const UseProbe &probe_;
+    ModuleEvents &events_;
+};
+
+}  // namespace lkmd

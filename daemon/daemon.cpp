@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "daemon.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include <systemd/sd-daemon.h>
+
+#include "autoclean.h"
+#include "bus_names.h"
+#include "bus_service.h"
+#include "config.h"
+#include "event_scheduler.h"
+#include "hotplug_sources.h"
+#include "load_coordinator.h"
+#include "loader.h"
+#include "log.h"
+#include "module_queries.h"
+#include "request_log.h"
+#include "request_server.h"
+#include "sd_ptr.h"
+#include "state_file.h"
+#include "unloader.h"
+#include "worker_pool.h"
+
+namespace lkmd {
+namespace {
+
+// More than the kernel's 50 concurrent request_module() helpers (docs/kernel.md, "How the kernel
+// asks"), so that nested requests from module inits always find a free worker.
+constexpr unsigned kMaxWorkers = 64;
+
+// Socket activation: systemd may hold the request socket so requests queue while lkmd restarts.
+int activatedRequestSocket() {
+    const int count = sd_listen_fds(true);
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd)
+        if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, nullptr, 0) > 0)
+            return fd;
+    return -1;
+}
+
+// Logs what loadConfig found; true when the configuration may be put in force whole.
+bool reportConfig(const std::vector<ConfigDiagnostic> &diagnostics, std::string *problems) {
+    bool fatal = false;
+    for (const ConfigDiagnostic &diagnostic : diagnostics) {
+        logger("lkmd")->log(diagnostic.fatal ? spdlog::level::err : spdlog::level::warn, "{}",
+                            formatDiagnostic(diagnostic));
+        if (diagnostic.fatal && diagnostic.line > 0) {
+            fatal = true;
+            if (problems != nullptr)
+                *problems += (problems->empty() ? "" : "; ") + formatDiagnostic(diagnostic);
+        }
+    }
+    return !fatal;
+}
+
+class Daemon {
+public:
+    Daemon(const Options &options, KernelAccess access)
+        : options_(options), access_(std::move(access)) {}
+
+    int run() {
+        int r = openKernel();
+        if (r < 0)
+            return fail("Could not open the module index", r);
+        restoreState();
+        r = connectBus();
+        if (r < 0)
+            return r;
+        r = startSources();
+        if (r < 0)
+            return r;
+        return serve();
+    }
+
+private:
+    static int fail(const char *what, int error) {
+        logger("lkmd")->critical("{}: {}", what, std::strerror(-error));
+        return EXIT_FAILURE;
+    }
+
+    // The loop, the workers and the core that owns every record.
+    int openKernel() {
+        loopBackend_ = access_.backends();
+        if (!loopBackend_)
+            return -ENOENT;
+        sd_event *raw = nullptr;
+        int r = sd_event_default(&raw);
+        if (r < 0)
+            return r;
+        event_.reset(raw);
+        r = sd_event_set_watchdog(event_.get(), true);
+        if (r < 0)
+            return r;
+        scheduler_ = std::make_unique<EventScheduler>(event_.get());
+        pool_ = WorkerPool::create(event_.get(), access_.backends, kMaxWorkers, &r);
+        if (!pool_)
+            return r;
+        kernel_ = std::make_unique<KernelState>(options_.procfs, options_.sysfs);
+        // /run lives as long as the kernel: what lkmd loaded survives lkmd's own restarts.
+        std::error_code ec;
+        std::filesystem::create_directories(options_.runtimeDir, ec);
+        stateFile_ = std::make_unique<StateFile>(options_.runtimeDir / "modules.state");
+        coordinator_ = std::make_unique<LoadCoordinator>(
+            *loopBackend_, *pool_, *scheduler_, registry_, *kernel_, events_, stateFile_.get());
+        loader_ = std::make_unique<Loader>(*loopBackend_, *coordinator_, requests_, *scheduler_);
+        probe_ = std::make_unique<UseProbe>(*kernel_, access_.linkKinds);
+        unloader_ = std::make_unique<Unloader>(*loopBackend_, *coordinator_, *pool_, registry_,
+                                               *probe_, events_);
+        queries_ = std::make_unique<ModuleQueries>(*loopBackend_, registry_, *kernel_);
+
+        std::vector<ConfigDiagnostic> diagnostics;
+        Config config = loadConfig(options_.configDir, &diagnostics);
+        reportConfig(diagnostics, nullptr);
+        loader_->setPolicy(config.policy);
+        autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
+                                                 *probe_, config.autoclean);
+        events_.add(autoclean_.get());
+        // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a
+        // probe mostly waits on hardware) without a thundering herd of finit_module calls.
+        hotplug_ = std::make_unique<HotplugSources>(
+            event_.get(), *loader_, *pool_, *autoclean_, options_.sysfs,
+            std::max(4u, 2 * std::thread::hardware_concurrency()), access_.uevents);
+        hotplugSettings_ = effectiveHotplug(config, options_);
+        return 0;
+    }
+
+    void restoreState() {
+        std::string text;
+        if (stateFile_->read(&text) == 0) {
+            RestoreCounts counts;
+            const auto identityOf = [this](const std::string &module) {
+                return kernel_->moduleIdentity(module);
+            };
+            if (restoreRegistry(text, identityOf, &registry_, &counts) < 0)
+                logger("loader")->warn("Ignoring '{}': not a state file of this version",
+                                       stateFile_->path().string());
+            else
+                logger("loader")->info(
+                    "Restored {} module records from '{}' ({} interrupted insertions adopted, "
+                    "{} gone, {} invalid)",
+                    counts.kept + counts.adopted, stateFile_->path().string(), counts.adopted,
+                    counts.dropped, counts.skipped);
+        }
+        persistRegistry(registry_, *stateFile_, *pool_);
+        if (stateFile_->stage(registry_.serialize()))
+            stateFile_->flush();
+        autoclean_->refresh();
+    }
+
+    int connectBus() {
+        sd_bus *raw = nullptr;
+        int r = sd_bus_open_system(&raw);  // honours DBUS_SYSTEM_BUS_ADDRESS
+        if (r < 0)
+            return fail("Could not connect to the system bus", r);
+        bus_.reset(raw);
+        service_ = std::make_unique<BusService>(
+            bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
+                                    requests_, events_});
+        service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
+        r = service_->start();
+        if (r < 0)
+            return fail("Could not register org.lkmd1.Manager", r);
+        r = sd_bus_attach_event(bus_.get(), event_.get(), SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+            return fail("Could not attach the bus to the event loop", r);
+        // Without a bus nobody can reach us; exit and let the service manager restart us.
+        r = sd_bus_set_exit_on_disconnect(bus_.get(), true);
+        if (r < 0)
+            return fail("Could not watch the bus connection", r);
+        r = sd_bus_request_name(bus_.get(), bus::kServiceName, 0);
+        if (r < 0)
+            return fail("Could not acquire the name org.lkmd1", r);
+        return 0;
+    }
+
+    // After the bus name: a second instance fails there, before touching the first one's socket.
+    int startSources() {
+        int r = watchSignals();
+        if (r < 0)
+            return fail("Could not handle signals", r);
+        socketPath_ = options_.runtimeDir / "kernel-request.sock";
+        requestServer_ = RequestServer::create(event_.get(), *loader_, socketPath_,
+                                               activatedRequestSocket(), &r);
+        if (!requestServer_)
+            return fail("Could not listen for kernel requests", r);
+        r = hotplug_->apply(hotplugSettings_, true);
+        if (r < 0)
+            return fail("Could not listen for uevents", r);
+        return 0;
+    }
+
+    int serve() {
+        logger("lkmd")->info("Serving {} on the system bus and kernel requests on '{}'",
+                             bus::kServiceName, socketPath_.string());
+        // Ready before coldplug finishes: requests are served meanwhile, and coldplug loads go
+        // through the same coordinator as everything else.
+        if (hotplugSettings_.coldplug)
+            hotplug_->coldplug();
+        sd_notify(false, "READY=1\nSTATUS=Serving org.lkmd1");
+        const int r = sd_event_loop(event_.get());
+        if (stateFile_->flush() < 0)
+            logger("lkmd")->warn("Could not write '{}' at exit", stateFile_->path().string());
+        return r < 0 ? fail("Event loop failed", r) : EXIT_SUCCESS;
+    }
+
+    // SIGTERM/SIGINT stop lkmd once the loads and unloads in flight have finished and been
+    // answered (udevd learned not to kill a probe halfway); SIGHUP re-reads the configuration.
+    int watchSignals() {
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (int signal : {SIGTERM, SIGINT, SIGHUP})
+            sigaddset(&mask, signal);
+        if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
+            return -errno;
+        for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+            sd_event_source *source = nullptr;
+            const int r = sd_event_add_signal(event_.get(), &source, signal, onSignal, this);
+            if (r < 0)
+                return r;
+            signalSources_.emplace_back(source);
+        }
+        return 0;
+    }
+
+    static int onSignal(sd_event_source *, const signalfd_siginfo *info, void *userdata) {
+        auto *self = static_cast<Daemon *>(userdata);
+        if (info->ssi_signo == SIGHUP) {
+            std::string problems;
+            sd_notify(false, "RELOADING=1");
+            self->reload(&problems);
+            sd_notify(false, "READY=1");
+        } else {
+            self->stop();
+        }
+        return 0;
+    }
+
+    void stop() {
+        if (stopping_)
+            return;
+        stopping_ = true;
+        const std::size_t pending = coordinator_->inFlight();
+        sd_notifyf(false, "STOPPING=1\nSTATUS=Waiting for %zu loads and unloads in flight",
+                   pending);
+        if (pending == 0) {
+            sd_event_exit(event_.get(), 0);
+            return;
+        }
+        logger("lkmd")->info("Stopping once {} loads and unloads in flight are done", pending);
+        coordinator_->setIdleHandler([this] { sd_event_exit(event_.get(), 0); });
+    }
+
+    // Keeps the running configuration whole when the new one has an error anywhere.
+    int reload(std::string *problems) {
+        std::vector<ConfigDiagnostic> diagnostics;
+        Config next = loadConfig(options_.configDir, &diagnostics);
+        if (!reportConfig(diagnostics, problems)) {
+            logger("lkmd")->warn("Configuration has errors, keeping the running one");
+            return -EBADMSG;
+        }
+        // The one step that can fail for another reason than the files: first, so that a
+        // failure leaves everything as it was.
+        const HotplugSettings nextHotplug = effectiveHotplug(next, options_);
+        // A switch to load catches up on the devices that appeared meanwhile, as coldplug does
+        // at start (when Coldplug= allows); under the new policy, so after it is in force.
+        const bool catchUp = nextHotplug.mode == HotplugMode::Load &&
+                             hotplugSettings_.mode != HotplugMode::Load && nextHotplug.coldplug;
+        const int error = hotplug_->apply(nextHotplug, false);
+        if (error < 0) {
+            const std::string why =
+                std::string("could not listen for uevents: ") + std::strerror(-error);
+            logger("hotplug")->error("{}; keeping the running configuration", why);
+            *problems = why;
+            return -EBADMSG;
+        }
+        hotplugSettings_ = nextHotplug;
+        loader_->setPolicy(next.policy);
+        autoclean_->setSettings(next.autoclean);
+        logger("lkmd")->info("Reloaded the configuration from '{}'", options_.configDir.string());
+        if (catchUp)
+            hotplug_->coldplug();
+        return 0;
+    }
+
+    const Options &options_;
+    KernelAccess access_;
+    EventPtr event_;
+    std::unique_ptr<EventScheduler> scheduler_;
+    std::unique_ptr<ModuleBackend> loopBackend_;
+    std::unique_ptr<KernelState> kernel_;
+    std::unique_ptr<StateFile> stateFile_;
+    ModuleRegistry registry_;
+    ModuleEventHub events_;
+    RequestLog requests_;
+    std::unique_ptr<LoadCoordinator> coordinator_;
+    std::unique_ptr<Loader> loader_;
+    std::unique_ptr<UseProbe> probe_;
+    std::unique_ptr<Unloader> unloader_;
+    std::unique_ptr<ModuleQueries> queries_;
+    std::unique_ptr<Autoclean> autoclean_;
+    std::unique_ptr<HotplugSources> hotplug_;
+    HotplugSettings hotplugSettings_;
+    BusPtr bus_;
+    std::unique_ptr<BusService> service_;
+    std::filesystem::path socketPath_;
+    std::unique_ptr<RequestServer> requestServer_;
+    std::vector<EventSourcePtr> signalSources_;
+    bool stopping_ = false;
+    // Declared last, so destroyed first: jobs still queued or running use what the members
+    // above own, and the pool's destructor waits for them.
+    std::unique_ptr<WorkerPool> pool_;
+};
+
+}  // namespace
+
+int runDaemon(const Options &options, KernelAccess kernel) {
+    Daemon daemon(options, std::move(kernel));
+    return daemon.run();
+}
+
+}  // namespace lkmd
