@@ -126,9 +126,12 @@ void Autoclean::sweep() {
 // Kept by devices alone: a device event ends it. Kept by holders (and perhaps devices) whose
 // references make up its whole refcnt: a module going ends it. Else: poll.
 Autoclean::Wait Autoclean::whatEndsTheWait(const UseFacts &facts) {
+    const std::vector<KeepReason> uses = usesOf(facts, true);
+    if (uses.empty())
+        return Wait::Poll;  // kept by ownership or settings: a change there calls refresh()
     bool devicesOnly = true;
     bool modulesOrDevices = true;
-    for (const KeepReason &use : usesOf(facts, true)) {
+    for (const KeepReason &use : uses) {
         const bool device = use.kind == Keep::Bound || use.kind == Keep::DevicePresent;
         devicesOnly = devicesOnly && device;
         modulesOrDevices = modulesOrDevices && (device || use.kind == Keep::Held);

@@ -35,8 +35,15 @@ public:
                     Done done);
 
 private:
+    struct Removal {
+        int result = 0;
+        std::string refusal;  // why the last look kept the module, if it did
+    };
+
     void start(const std::string &module, std::uint64_t identity, std::string device, bool idle,
                Done done);
+    Removal lookAndRemove(const std::string &module, std::uint64_t identity,
+                          const std::string &device, bool idle, ModuleBackend &worker) const;
     void finish(const std::string &module, bool idle, int result, const std::string &refusal,
                 const Done &done);
 

@@ -369,3 +369,23 @@ TEST_F(AutocleanTest, TheFinalLookRefusesAModuleLoadedAgainMeanwhile) {
     EXPECT_EQ(kernel().state("dummy"), ModuleState::Live);
     EXPECT_EQ(world_.registry.find("dummy"), nullptr);
 }
+
+// Pinned while idle: nothing but the unpin can end that, and the unpin must be heard at once,
+// also when lkmd otherwise sleeps on device events.
+TEST_F(AutocleanTest, AnUnpinnedModuleGoesAfterItsTimeoutWithDeviceEventsOn) {
+    makeAutoclean();
+    autoclean().setDeviceEvents(true);
+    load("dummy", Origin::Bus, true);
+    ASSERT_EQ(world_.registry.setPinned("dummy", true), 0);
+    autoclean().refresh();
+    sweepAt(1);
+    EXPECT_EQ(keptBecause("dummy"), "pinned");
+    ASSERT_EQ(world_.registry.setPinned("dummy", false), 0);
+    autoclean().refresh();
+    EXPECT_LE(autoclean().periodUsec(), 5'000'000u);
+    for (int second = 2; second <= 30; ++second) {
+        world_.scheduler.advanceTo(second * 1'000'000ull);
+        world_.runner->runAll();
+    }
+    EXPECT_EQ(kernel().state("dummy"), ModuleState::Absent);
+}

@@ -58,7 +58,9 @@ class Suite:
                         help="meson build dir (for lkmd, lkmctl and log files)")
         self.args = ap.parse_args(argv)
         self.build_dir: Path | None = self.args.build_dir
-        self.name = name
+        # The same suite on another kernel keeps its console log apart.
+        flavour = os.environ.get("LKMD_VM_KERNEL")
+        self.name = f"{name}-{flavour}" if flavour else name
         self.count = 0
         self.failed = 0
         self.guest: Guest | None = None

@@ -37,6 +37,9 @@ def main() -> None:
         guest.add_lkmd()
         guest.add_binary("/usr/bin/setpriv", "/usr/bin/setpriv")  # busybox's cannot change uid
         guest.add_vfat_image("/images/vfat0.img")
+        # dummy makes dummy0 at load unless told not to; a link of its kind keeps it (see the
+        # scenario "... while one of its links exists").
+        guest.add_text("/etc/modprobe.d/dummy.conf", "options dummy numdummies=0\n")
         g = s.boot(guest)
         g.start_lkmd()
 
@@ -58,6 +61,18 @@ def main() -> None:
             row = next((line.split() for line in out.splitlines()
                         if line.split()[:1] == ["dummy"]), None)
             expect(row is not None and row[1] == "bus", f"no 'dummy bus' row in:\n{out}")
+
+        @s.scenario("lkmctl unload dummy is refused while one of its links exists")
+        def _():
+            # A link holds no reference on dummy: delete_module() would succeed and delete it.
+            g.check("ip link add d0 type dummy")
+            try:
+                rc, out = lkmctl(g, "unload dummy")
+                expect(rc != 0 and "provides live dummy links" in out, out)
+                expect("dummy" in loaded(g) and g.exists("/sys/class/net/d0"),
+                       "dummy or its link d0 went")
+            finally:
+                g.run("ip link del d0")
 
         @s.scenario("lkmctl unload dummy removes it from the kernel")
         def _():
