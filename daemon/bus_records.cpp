@@ -28,6 +28,38 @@ int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::
     return r;
 }
 
+// The Requester* keys documented in org.lkmd1.Manager.xml.
+int appendRequester(sd_bus_message *m, const Requester &who) {
+    int r = sd_bus_message_append(m, "{sv}", "RequesterKnown", "b", who.known);
+    if (r >= 0)
+        r = appendString(m, "RequesterUnknownBecause", who.unknownBecause);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RequesterPid", "i", who.pid);
+    if (r >= 0)
+        r = appendString(m, "RequesterComm", who.comm);
+    if (r >= 0)
+        r = appendString(m, "RequesterExe", who.exe);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RequesterUid", "x", who.uid);
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RequesterGid", "x", who.gid);
+    if (r >= 0)
+        r = appendString(m, "RequesterUnit", who.unit);
+    if (r >= 0)
+        r = appendString(m, "RequesterCgroup", who.cgroup);
+    if (r >= 0)
+        r = appendString(m, "RequesterUserNamespace", namespaceName(who.userns));
+    if (r >= 0)
+        r = appendString(m, "RequesterPidNamespace", namespaceName(who.pidns));
+    if (r >= 0)
+        r = appendString(m, "RequesterNetNamespace", namespaceName(who.netns));
+    if (r >= 0)
+        r = appendString(m, "RequesterCallSite", who.callSite);
+    if (r >= 0)
+        r = appendString(m, "RequesterFromInitOf", who.fromInitOf);
+    return r;
+}
+
 }  // namespace
 
 int appendModuleRecord(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings,
@@ -43,6 +75,14 @@ int appendModuleRecord(sd_bus_message *m, const ModuleView &module, const Module
         r = appendString(m, "Trigger", record ? record->trigger : "");
     if (r >= 0)
         r = appendString(m, "Device", record ? record->device : "");
+    if (r >= 0)
+        r = appendString(m, "Subsystem", record ? record->subsystem : "");
+    if (r >= 0)
+        r = appendString(m, "NeededAs", record ? needName(record->need) : "");
+    if (r >= 0)
+        r = appendString(m, "NeededBy", record ? record->neededBy : "");
+    if (r >= 0)
+        r = appendRequester(m, record ? record->requester : Requester{});
     if (r >= 0)
         r = sd_bus_message_append(m, "{sv}", "LoadedAt", "t",
                                   record ? record->loadedAtUsec : std::uint64_t{0});
@@ -84,6 +124,10 @@ int appendRequestRecord(sd_bus_message *m, const RequestRecord &record) {
         r = appendString(m, "Origin", originName(record.origin));
     if (r >= 0)
         r = appendString(m, "Device", record.device);
+    if (r >= 0)
+        r = appendString(m, "Subsystem", record.subsystem);
+    if (r >= 0)
+        r = appendRequester(m, record.requester);
     if (r >= 0)
         r = sd_bus_message_append(m, "{sv}", "Time", "t", record.timeUsec);
     if (r >= 0)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -27,6 +28,7 @@ struct BusServices {
     Autoclean &autoclean;
     const RequestLog &requests;
     ModuleEventHub &events;
+    std::filesystem::path procfs;  // to learn more of a caller than the bus tells
 };
 
 // org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; and

@@ -24,6 +24,8 @@
 #include "module_queries.h"
 #include "request_log.h"
 #include "request_server.h"
+#include "request_tracer.h"
+#include "requester_matcher.h"
 #include "sd_ptr.h"
 #include "state_file.h"
 #include "unloader.h"
@@ -107,8 +109,11 @@ private:
         std::error_code ec;
         std::filesystem::create_directories(options_.runtimeDir, ec);
         stateFile_ = std::make_unique<StateFile>(options_.runtimeDir / "modules.state");
-        coordinator_ = std::make_unique<LoadCoordinator>(
-            *loopBackend_, *pool_, *scheduler_, registry_, *kernel_, events_, stateFile_.get());
+        coordinator_ = std::make_unique<LoadCoordinator>(*loopBackend_, *pool_, *scheduler_,
+                                                         registry_, *kernel_, events_,
+                                                         stateFile_.get(), &insertingThreads_);
+        requesters_ = std::make_unique<RequesterMatcher>(
+            *scheduler_, [this](const TraceRecord &record) { return identify(record); });
         loader_ = std::make_unique<Loader>(*loopBackend_, *coordinator_, requests_, *scheduler_);
         probe_ = std::make_unique<UseProbe>(*kernel_, access_.linkKinds);
         unloader_ = std::make_unique<Unloader>(*loopBackend_, *coordinator_, *pool_, registry_,
@@ -162,7 +167,7 @@ private:
         bus_.reset(raw);
         service_ = std::make_unique<BusService>(
             bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
-                                    requests_, events_});
+                                    requests_, events_, options_.procfs});
         service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
         r = service_->start();
         if (r < 0)
@@ -185,8 +190,9 @@ private:
         int r = watchSignals();
         if (r < 0)
             return fail("Could not handle signals", r);
+        startTracing();
         socketPath_ = options_.runtimeDir / "kernel-request.sock";
-        requestServer_ = RequestServer::create(event_.get(), *loader_, socketPath_,
+        requestServer_ = RequestServer::create(event_.get(), *loader_, *requesters_, socketPath_,
                                                activatedRequestSocket(), &r);
         if (!requestServer_)
             return fail("Could not listen for kernel requests", r);
@@ -194,6 +200,36 @@ private:
         if (r < 0)
             return fail("Could not listen for uevents", r);
         return 0;
+    }
+
+    // Without a trace, requests are still served; their requesters are "unknown" and why.
+    void startTracing() {
+        std::string why = access_.noTracingBecause;
+        if (!access_.tracefs.empty())
+            tracer_ = RequestTracer::create(
+                event_.get(), access_.tracefs,
+                [this](TraceRecord record) { requesters_->traced(std::move(record)); }, &why);
+        if (tracer_) {
+            requesters_->setAvailable();
+            return;
+        }
+        requesters_->setUnavailable("tracefs unavailable: " + why);
+        logger("requests")
+            ->info("Who makes kernel requests stays unknown: tracefs unavailable: {}", why);
+    }
+
+    // Read while the requester waits in request_module(); a thread of lkmd's own is an init
+    // asking from inside lkmd's insertion.
+    Requester identify(const TraceRecord &record) {
+        const std::optional<std::uint64_t> at =
+            tracer_ && tracer_->bootClock() ? std::optional(record.timestampUsec) : std::nullopt;
+        Requester requester = readRequester(options_.procfs, record.pid, at);
+        if (!requester.known)
+            requester.unknownBecause += " ('" + record.comm + "' in the trace)";
+        requester.callSite = record.callSite;
+        if (std::optional<std::string> module = insertingThreads_.moduleOf(record.pid))
+            requester.fromInitOf = *module;
+        return requester;
     }
 
     int serve() {
@@ -299,6 +335,9 @@ private:
     ModuleRegistry registry_;
     ModuleEventHub events_;
     RequestLog requests_;
+    InsertingThreads insertingThreads_;
+    std::unique_ptr<RequesterMatcher> requesters_;
+    std::unique_ptr<RequestTracer> tracer_;
     std::unique_ptr<LoadCoordinator> coordinator_;
     std::unique_ptr<Loader> loader_;
     std::unique_ptr<UseProbe> probe_;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <filesystem>
+#include <string>
+
 #include "module_backend.h"
 #include "options.h"
 #include "use_probe.h"
@@ -12,6 +15,10 @@ struct KernelAccess {
     BackendFactory backends;
     LinkKindReader linkKinds;  // empty: the kernel has no network links to ask about
     bool uevents = true;       // false: the uevents on this machine are another kernel's
+    // Where to read who made each request (module:module_request); empty: nowhere, for this
+    // reason.
+    std::filesystem::path tracefs;
+    std::string noTracingBecause;
 };
 
 // lkmd from start to exit: connect, load the configuration, start the sources, serve. Returns the

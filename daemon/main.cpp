@@ -49,5 +49,6 @@ int main(int argc, char **argv) {
         return KmodBackend::create(moduleDir, &ignored);
     };
     kernel.linkKinds = readLinkKinds;
+    kernel.tracefs = options.tracefs;
     return runDaemon(options, std::move(kernel));
 }

@@ -16,6 +16,7 @@ enum : int {
     kOptModuleDir,
     kOptRuntimeDir,
     kOptConfigDir,
+    kOptTracefs,
     kOptHotplug,
     kOptColdplug,
     kOptUeventSource,
@@ -35,6 +36,8 @@ void printHelp() {
         "     --module-dir=DIR    Module tree (default: /lib/modules/$(uname -r))\n"
         "     --runtime-dir=DIR   State and the kernel-request socket (default: %s)\n"
         "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
+        "     --tracefs=DIR       Where tracefs is mounted, to learn who made each kernel\n"
+        "                         request (default: /sys/kernel/tracing)\n"
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
         "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
         "     --uevent-source=SRC auto, kernel or udev (default: auto)\n",
@@ -69,6 +72,7 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"module-dir", required_argument, nullptr, kOptModuleDir},
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
+        {"tracefs", required_argument, nullptr, kOptTracefs},
         {"hotplug", required_argument, nullptr, kOptHotplug},
         {"coldplug", required_argument, nullptr, kOptColdplug},
         {"uevent-source", required_argument, nullptr, kOptUeventSource},
@@ -107,6 +111,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptConfigDir:
                 options->configDir = optarg;
+                break;
+            case kOptTracefs:
+                options->tracefs = optarg;
                 break;
             case kOptHotplug: {
                 HotplugMode mode;

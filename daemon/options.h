@@ -18,6 +18,7 @@ struct Options {
     std::filesystem::path moduleDir;  // empty: libkmod's default, /lib/modules/$(uname -r)
     std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
+    std::filesystem::path tracefs = "/sys/kernel/tracing";
     spdlog::level::level_enum logLevel = spdlog::level::info;
     // Given on the command line: these override the configuration file.
     std::optional<HotplugMode> hotplug;

@@ -17,9 +17,10 @@
 namespace lkmd {
 
 std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Loader &loader,
+                                                     RequesterMatcher &requesters,
                                                      const std::filesystem::path &path,
                                                      int listenFd, int *error) {
-    std::unique_ptr<RequestServer> server(new RequestServer(event, loader));
+    std::unique_ptr<RequestServer> server(new RequestServer(event, loader, requesters));
     if (listenFd >= 0) {
         // systemd hands the socket over in blocking mode; accept() until EAGAIN would then block
         // the event loop on the second call.
@@ -65,7 +66,8 @@ std::unique_ptr<RequestServer> RequestServer::create(sd_event *event, Loader &lo
     return server;
 }
 
-RequestServer::RequestServer(sd_event *event, Loader &loader) : event_(event), loader_(loader) {}
+RequestServer::RequestServer(sd_event *event, Loader &loader, RequesterMatcher &requesters)
+    : event_(event), loader_(loader), requesters_(requesters) {}
 
 RequestServer::~RequestServer() {
     while (!connections_.empty())
@@ -148,12 +150,20 @@ void RequestServer::receive(Connection &connection) {
 
     reply(connection, false, 0);
     const std::uint64_t id = connection.id;
-    loader_.load(name, Origin::Kernel, [this, id](Outcome outcome) {
-        auto it = connections_.find(id);
-        if (it == connections_.end())
-            return;
-        reply(*it->second, true, outcome.error);
-        drop(id);
+    // Who asked, while they wait in request_module(); at most a moment's wait for the trace.
+    requesters_.identify(name, [this, id, name](Requester requester) {
+        LoadOptions options;
+        options.requester = std::move(requester);
+        loader_.load(
+            name, Origin::Kernel,
+            [this, id](Outcome outcome) {
+                auto it = connections_.find(id);
+                if (it == connections_.end())
+                    return;
+                reply(*it->second, true, outcome.error);
+                drop(id);
+            },
+            std::move(options));
     });
 }
 

@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "loader.h"
+#include "requester_matcher.h"
 #include "sd_ptr.h"
 #include "unique_fd.h"
 
@@ -25,6 +26,7 @@ public:
 
     // Adopts listenFd when >= 0 (socket activation); otherwise binds path itself.
     static std::unique_ptr<RequestServer> create(sd_event *event, Loader &loader,
+                                                 RequesterMatcher &requesters,
                                                  const std::filesystem::path &path, int listenFd,
                                                  int *error);
     ~RequestServer();
@@ -40,7 +42,7 @@ private:
         EventSourcePtr silence;
     };
 
-    RequestServer(sd_event *event, Loader &loader);
+    RequestServer(sd_event *event, Loader &loader, RequesterMatcher &requesters);
     void accept();
     void receive(Connection &connection);
     void reply(Connection &connection, bool verdict, int status);
@@ -52,6 +54,7 @@ private:
 
     sd_event *event_;
     Loader &loader_;
+    RequesterMatcher &requesters_;
     UniqueFd listenFd_;
     EventSourcePtr listenSource_;
     std::filesystem::path ownedPath_;

@@ -52,7 +52,9 @@ std::vector<UnboundDevice> findUnboundDevices(const std::filesystem::path &sysfs
             continue;
         if (fs::exists(device / "driver", entryEc))
             continue;
-        found.push_back({"/" + device.lexically_relative(sysfs).string(), modalias});
+        const std::string subsystem =
+            fs::read_symlink(device / "subsystem", entryEc).filename().string();
+        found.push_back({"/" + device.lexically_relative(sysfs).string(), modalias, subsystem});
     }
     std::sort(found.begin(), found.end(),
               [](const UnboundDevice &a, const UnboundDevice &b) { return a.devpath < b.devpath; });
@@ -122,7 +124,8 @@ void Hotplug::handle(const Uevent &event) {
         return;
     }
     loader_.load(
-        event.modalias, Origin::Hotplug, [](Outcome) {}, LoadOptions{event.devpath});
+        event.modalias, Origin::Hotplug, [](Outcome) {},
+        LoadOptions{event.devpath, false, event.subsystem, {}});
 }
 
 void Hotplug::coldplug(std::function<void(std::size_t)> done) {
@@ -175,7 +178,7 @@ void Hotplug::startNextColdplugLoads() {
                 coldplug_->inserted.insert(outcome.inserted.begin(), outcome.inserted.end());
                 startNextColdplugLoads();
             },
-            LoadOptions{device.devpath});
+            LoadOptions{device.devpath, false, device.subsystem, {}});
     }
     pumping_ = false;
     if (coldplug_->running > 0 || !coldplug_->queue.empty())

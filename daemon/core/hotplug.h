@@ -42,6 +42,7 @@ const char *whyInvalidModalias(std::string_view modalias);
 struct UnboundDevice {
     std::string devpath;
     std::string modalias;
+    std::string subsystem;  // from its "subsystem" link; empty when it has none
 };
 
 // Every device under SYSFS/devices with a modalias and no driver bound, found through the

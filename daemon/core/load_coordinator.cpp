@@ -23,14 +23,16 @@ struct LoadCoordinator::Plan {
 
 LoadCoordinator::LoadCoordinator(ModuleBackend &backend, JobRunner &runner, Scheduler &scheduler,
                                  ModuleRegistry &registry, const KernelState &kernel,
-                                 ModuleEvents &events, StateFile *stateFile)
+                                 ModuleEvents &events, StateFile *stateFile,
+                                 InsertingThreads *threads)
     : backend_(backend),
       runner_(runner),
       scheduler_(scheduler),
       registry_(registry),
       kernel_(kernel),
       events_(events),
-      stateFile_(stateFile) {}
+      stateFile_(stateFile),
+      threads_(threads) {}
 
 LoadCoordinator::~LoadCoordinator() = default;
 
@@ -167,18 +169,26 @@ void LoadCoordinator::startInsertion(const PlanStep &step, const LoadCause &caus
     intent.origin = cause.origin;
     intent.trigger = cause.request;
     intent.device = cause.device;
+    intent.subsystem = cause.subsystem;
+    intent.requester = cause.requester;
+    if (step.module != cause.target && !cause.target.empty()) {
+        intent.need = step.required ? Need::Dependency : Need::SoftDependency;
+        intent.neededBy = cause.target;
+    }
     intent.loadedAtUsec = scheduler_.realtimeUsec();
     intent.autoclean = cause.autoclean;
     intent.inserting = true;
     registry_.record(step.module, std::move(intent));
     operations_[step.module].removal = false;
 
-    runner_.submit([this, step, origin = cause.origin,
-                    file = stateFile_](ModuleBackend &worker) -> JobRunner::Completion {
+    runner_.submit([this, step, origin = cause.origin, file = stateFile_,
+                    threads = threads_](ModuleBackend &worker) -> JobRunner::Completion {
         // The intent is on disk before the init runs: if lkmd dies meanwhile, its successor
         // knows whose module this is.
         if (file != nullptr)
             file->flush();
+        // A request_module() from the init comes from this thread.
+        const InsertingThreads::Scope inserting(threads, step.module);
         const int result = worker.insert(step);
         return [this, step, origin, result] { finishInsertion(step, origin, result); };
     });

@@ -12,6 +12,8 @@
 #include "module_backend.h"
 #include "module_events.h"
 #include "module_registry.h"
+#include "requester.h"
+#include "requester_matcher.h"
 #include "scheduler.h"
 #include "state_file.h"
 
@@ -22,7 +24,10 @@ struct LoadCause {
     std::string request;  // the requested name, e.g. "fs-vfat"
     Origin origin = Origin::Bus;
     std::string device;  // hotplug and coldplug: the devpath
+    std::string subsystem;
     bool autoclean = false;
+    Requester requester;
+    std::string target;  // the module the plan is for: the other steps are what it needs
 };
 
 struct StepFailure {
@@ -56,7 +61,7 @@ public:
 
     LoadCoordinator(ModuleBackend &backend, JobRunner &runner, Scheduler &scheduler,
                     ModuleRegistry &registry, const KernelState &kernel, ModuleEvents &events,
-                    StateFile *stateFile);
+                    StateFile *stateFile, InsertingThreads *threads = nullptr);
     ~LoadCoordinator();
 
     // Whether policy lets a module be inserted, asked right before each insertion.
@@ -100,6 +105,7 @@ private:
     const KernelState &kernel_;
     ModuleEvents &events_;
     StateFile *stateFile_;
+    InsertingThreads *threads_;
     std::map<std::string, Operation> operations_;
     std::size_t activePlans_ = 0;
     std::size_t removals_ = 0;

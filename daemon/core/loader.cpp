@@ -57,6 +57,8 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
     record.request = request;
     record.origin = origin;
     record.device = options.device;
+    record.subsystem = options.subsystem;
+    record.requester = options.requester;
     record.timeUsec = scheduler_.realtimeUsec();
     record.startedUsec = scheduler_.monotonicUsec();
     if (const char *why = whyInvalidRequestName(request)) {
@@ -146,13 +148,19 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
         Outcome outcome;
         Done done;
     };
-    const LoadCause cause{request, origin, options.device,
-                          origin != Origin::Bus || options.autoclean};
+    LoadCause cause;
+    cause.request = request;
+    cause.origin = origin;
+    cause.device = options.device;
+    cause.subsystem = options.subsystem;
+    cause.autoclean = origin != Origin::Bus || options.autoclean;
+    cause.requester = options.requester;
     auto pending = std::make_shared<Pending>(Pending{plans.size(), std::move(record), {}, done});
     const LoadCoordinator::Allowed allowed = [policy = policy_](const std::string &module) {
         return !policy->deniesModule(module);
     };
     for (auto &[module, steps] : plans) {
+        cause.target = module;
         coordinator_.execute(
             std::move(steps), cause, allowed, [this, pending, request, module](PlanOutcome result) {
                 Outcome &outcome = pending->outcome;

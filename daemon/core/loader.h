@@ -24,6 +24,8 @@ struct Outcome {
 struct LoadOptions {
     std::string device;      // hotplug and coldplug: the devpath the modalias came from
     bool autoclean = false;  // for bus loads: may be unloaded when idle (others always may)
+    std::string subsystem;   // hotplug and coldplug: the device's subsystem
+    Requester requester;     // kernel requests and bus calls: who asked
 };
 
 // Admits load requests from every front end (D-Bus, kernel requests, hotplug): validates the

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <map>
 
 #include "request_name.h"
 
@@ -93,10 +94,30 @@ std::vector<std::string> ModuleRegistry::reconcile(
     return forgotten;
 }
 
+const char *needName(Need need) {
+    switch (need) {
+        case Need::Requested:
+            return "requested";
+        case Need::Dependency:
+            return "dependency";
+        case Need::SoftDependency:
+            return "soft dependency";
+    }
+    return "requested";
+}
+
+bool parseNeed(std::string_view text, Need *need) {
+    for (Need candidate : {Need::Requested, Need::Dependency, Need::SoftDependency})
+        if (text == needName(candidate)) {
+            *need = candidate;
+            return true;
+        }
+    return false;
+}
+
 namespace {
 
-constexpr std::string_view kHeader = "lkmd-modules 2";
-constexpr std::size_t kFields = 9;
+constexpr std::string_view kHeader = "lkmd-modules 3";
 
 std::string escaped(std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
@@ -133,18 +154,8 @@ bool unescaped(std::string_view text, std::string *out) {
     return true;
 }
 
-std::vector<std::string_view> splitTabs(std::string_view line) {
-    std::vector<std::string_view> fields;
-    for (;;) {
-        const std::size_t tab = line.find('\t');
-        fields.push_back(line.substr(0, tab));
-        if (tab == std::string_view::npos)
-            return fields;
-        line.remove_prefix(tab + 1);
-    }
-}
-
-bool parseNumber(std::string_view text, std::uint64_t *value) {
+template <typename Number>
+bool parseNumber(std::string_view text, Number *value) {
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
     return !text.empty() && ec == std::errc() && end == text.data() + text.size();
 }
@@ -156,18 +167,103 @@ bool parseFlag(std::string_view text, bool *value) {
     return true;
 }
 
-// Fields: name origin trigger device loadedAt autoclean pinned identity inserting.
+// The fields of a record, each with its writer and its reader; a record is read back only
+// when every field listed here is there and valid.
+struct Field {
+    const char *key;
+    std::string (*write)(const ModuleRecord &);
+    bool (*read)(std::string_view, ModuleRecord *);
+};
+
+std::string flag(bool value) {
+    return value ? "1" : "0";
+}
+
+bool readText(std::string_view text, std::string *out) {
+    return unescaped(text, out);
+}
+
+const Field kFields[] = {
+    {"origin", [](const ModuleRecord &r) { return std::string(originName(r.origin)); },
+     [](std::string_view v, ModuleRecord *r) { return parseOrigin(v, &r->origin); }},
+    {"trigger", [](const ModuleRecord &r) { return escaped(r.trigger); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->trigger); }},
+    {"device", [](const ModuleRecord &r) { return escaped(r.device); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->device); }},
+    {"subsystem", [](const ModuleRecord &r) { return escaped(r.subsystem); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->subsystem); }},
+    {"need", [](const ModuleRecord &r) { return std::string(needName(r.need)); },
+     [](std::string_view v, ModuleRecord *r) { return parseNeed(v, &r->need); }},
+    {"needed_by", [](const ModuleRecord &r) { return escaped(r.neededBy); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->neededBy); }},
+    {"loaded_at", [](const ModuleRecord &r) { return std::to_string(r.loadedAtUsec); },
+     [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->loadedAtUsec); }},
+    {"autoclean", [](const ModuleRecord &r) { return flag(r.autoclean); },
+     [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->autoclean); }},
+    {"pinned", [](const ModuleRecord &r) { return flag(r.pinned); },
+     [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->pinned); }},
+    {"identity", [](const ModuleRecord &r) { return std::to_string(r.identity); },
+     [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->identity); }},
+    {"inserting", [](const ModuleRecord &r) { return flag(r.inserting); },
+     [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->inserting); }},
+    {"requester_known", [](const ModuleRecord &r) { return flag(r.requester.known); },
+     [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->requester.known); }},
+    {"requester_unknown_because",
+     [](const ModuleRecord &r) { return escaped(r.requester.unknownBecause); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.unknownBecause); }},
+    {"requester_pid", [](const ModuleRecord &r) { return std::to_string(r.requester.pid); },
+     [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.pid); }},
+    {"requester_comm", [](const ModuleRecord &r) { return escaped(r.requester.comm); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.comm); }},
+    {"requester_exe", [](const ModuleRecord &r) { return escaped(r.requester.exe); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.exe); }},
+    {"requester_uid", [](const ModuleRecord &r) { return std::to_string(r.requester.uid); },
+     [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.uid); }},
+    {"requester_gid", [](const ModuleRecord &r) { return std::to_string(r.requester.gid); },
+     [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.gid); }},
+    {"requester_cgroup", [](const ModuleRecord &r) { return escaped(r.requester.cgroup); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.cgroup); }},
+    {"requester_unit", [](const ModuleRecord &r) { return escaped(r.requester.unit); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.unit); }},
+    {"requester_userns",
+     [](const ModuleRecord &r) { return std::string(namespaceName(r.requester.userns)); },
+     [](std::string_view v, ModuleRecord *r) { return parseNamespace(v, &r->requester.userns); }},
+    {"requester_pidns",
+     [](const ModuleRecord &r) { return std::string(namespaceName(r.requester.pidns)); },
+     [](std::string_view v, ModuleRecord *r) { return parseNamespace(v, &r->requester.pidns); }},
+    {"requester_netns",
+     [](const ModuleRecord &r) { return std::string(namespaceName(r.requester.netns)); },
+     [](std::string_view v, ModuleRecord *r) { return parseNamespace(v, &r->requester.netns); }},
+    {"requester_call_site", [](const ModuleRecord &r) { return escaped(r.requester.callSite); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.callSite); }},
+    {"requester_from_init_of",
+     [](const ModuleRecord &r) { return escaped(r.requester.fromInitOf); },
+     [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.fromInitOf); }},
+};
+
 bool parseRecord(std::string_view line, std::string *name, ModuleRecord *record) {
-    const std::vector<std::string_view> fields = splitTabs(line);
-    if (fields.size() != kFields)
-        return false;
-    *name = std::string(fields[0]);
+    const std::size_t tab = line.find('\t');
+    *name = std::string(line.substr(0, tab));
     if (whyInvalidModuleName(*name) != nullptr || normalizeModuleName(*name) != *name)
         return false;
-    return parseOrigin(fields[1], &record->origin) && unescaped(fields[2], &record->trigger) &&
-           unescaped(fields[3], &record->device) && parseNumber(fields[4], &record->loadedAtUsec) &&
-           parseFlag(fields[5], &record->autoclean) && parseFlag(fields[6], &record->pinned) &&
-           parseNumber(fields[7], &record->identity) && parseFlag(fields[8], &record->inserting);
+    std::map<std::string_view, std::string_view> values;
+    std::string_view rest = tab == std::string_view::npos ? std::string_view() : line.substr(tab);
+    while (!rest.empty()) {
+        rest.remove_prefix(1);  // the tab
+        const std::size_t next = rest.find('\t');
+        const std::string_view item = rest.substr(0, next);
+        rest = next == std::string_view::npos ? std::string_view() : rest.substr(next);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos ||
+            !values.emplace(item.substr(0, equals), item.substr(equals + 1)).second)
+            return false;  // not key=value, or a key twice
+    }
+    for (const Field &field : kFields) {
+        auto value = values.find(field.key);
+        if (value == values.end() || !field.read(value->second, record))
+            return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -176,10 +272,10 @@ std::string ModuleRegistry::serialize() const {
     std::string text(kHeader);
     text += '\n';
     for (const auto &[name, record] : records_) {
-        text += escaped(name) + '\t' + originName(record.origin) + '\t' + escaped(record.trigger) +
-                '\t' + escaped(record.device) + '\t' + std::to_string(record.loadedAtUsec) + '\t' +
-                (record.autoclean ? "1" : "0") + '\t' + (record.pinned ? "1" : "0") + '\t' +
-                std::to_string(record.identity) + '\t' + (record.inserting ? "1" : "0") + '\n';
+        text += escaped(name);
+        for (const Field &field : kFields)
+            text += std::string("\t") + field.key + "=" + field.write(record);
+        text += '\n';
     }
     return text;
 }

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "requester.h"
+
 namespace lkmd {
 
 // Who asked lkmd to load a module. The kernel keeps no such record (docs/kernel.md, "Unloading"):
@@ -17,10 +19,20 @@ enum class Origin { Bus, Kernel, Hotplug, Coldplug };
 const char *originName(Origin origin);
 bool parseOrigin(std::string_view text, Origin *origin);
 
+// How a module came into a load: the module asked for, or one it needed.
+enum class Need { Requested, Dependency, SoftDependency };
+
+const char *needName(Need need);  // "requested", "dependency", "soft dependency"
+bool parseNeed(std::string_view text, Need *need);
+
 struct ModuleRecord {
     Origin origin = Origin::Bus;
-    std::string trigger;  // the name that was requested, e.g. "fs-vfat"
-    std::string device;   // hotplug and coldplug: the devpath whose modalias was requested
+    std::string trigger;    // the name that was requested, e.g. "fs-vfat"
+    std::string device;     // hotplug and coldplug: the devpath whose modalias was requested
+    std::string subsystem;  // hotplug and coldplug: the device's subsystem
+    Need need = Need::Requested;
+    std::string neededBy;            // for a dependency: the module asked for, e.g. "vfat" for fat
+    Requester requester;             // who caused the load (the kernel's requester, the bus caller)
     std::uint64_t loadedAtUsec = 0;  // CLOCK_REALTIME
     bool autoclean = false;          // may be unloaded when idle
     bool pinned = false;             // never unloaded when idle, whatever autoclean says
@@ -58,10 +70,11 @@ public:
     std::size_t size() const { return records_.size(); }
     const std::map<std::string, ModuleRecord> &records() const { return records_; }
 
-    // One line per record, tab-separated fields with tab, newline and '%' escaped as %XX, under a
-    // version header. parse() takes back what serialize() wrote and skips any record a
-    // serialize() could not have written (an invalid module name, origin or number): the file
-    // lives in /run and is read as root, so nothing in it is trusted.
+    // One line per record: the name, then tab-separated key=value fields with tab, newline, CR
+    // and '%' escaped as %XX, under a version header. parse() takes back what serialize() wrote
+    // and skips any record a serialize() could not have written (an invalid module name, origin
+    // or number, a missing field): the file lives in /run and is read as root, so nothing in it
+    // is trusted. Unknown keys are ignored, so that a newer lkmd's fields do not cost a record.
     std::string serialize() const;
     // -EINVAL on an unknown header (the file is then ignored whole).
     static int parse(std::string_view text, ModuleRegistry *registry, std::size_t *skipped);

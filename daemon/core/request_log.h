@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "module_registry.h"
+#include "requester.h"
 
 namespace lkmd {
 
@@ -15,6 +16,8 @@ struct RequestRecord {
     std::string request;
     Origin origin = Origin::Bus;
     std::string device;
+    std::string subsystem;
+    Requester requester;
     std::uint64_t timeUsec = 0;     // CLOCK_REALTIME when it arrived
     std::uint64_t startedUsec = 0;  // CLOCK_MONOTONIC when it arrived
     std::uint64_t durationUsec = 0;

@@ -59,5 +59,6 @@ int main(int argc, char **argv) {
     KernelAccess kernel;
     kernel.backends = [fake] { return std::make_unique<FakeBackend>(fake); };
     kernel.uevents = false;
+    kernel.noTracingBecause = "simulated kernel";
     return runDaemon(options, std::move(kernel));
 }

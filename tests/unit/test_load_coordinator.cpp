@@ -128,8 +128,9 @@ TEST_F(LoadCoordinatorTest, TheIntentIsWrittenBeforeTheInsertion) {
         atInsertion = text;
     });
     ASSERT_EQ(world_.load("slow").error, 0);
-    EXPECT_NE(atInsertion.find("slow\tbus\tslow\t\t"), std::string::npos) << atInsertion;
-    EXPECT_NE(atInsertion.find("\t1\n"), std::string::npos) << "inserting=1: " << atInsertion;
+    EXPECT_NE(atInsertion.find("slow\torigin=bus\ttrigger=slow\t"), std::string::npos)
+        << atInsertion;
+    EXPECT_NE(atInsertion.find("\tinserting=1\t"), std::string::npos) << atInsertion;
 }
 
 // Item 6: while lkmd's insertion is in its init, the module is lkmd's, not "external".

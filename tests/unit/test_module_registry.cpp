@@ -63,19 +63,77 @@ TEST(ModuleRegistry, EveryTextRoundTrips) {
 // The file is read back as root, and names become sysfs paths: what serialize() could not have
 // written is skipped, not trusted.
 TEST(ModuleRegistry, ParseSkipsWhatSerializeCouldNotHaveWritten) {
-    const std::string header = "lkmd-modules 2\n";
-    const std::string rest = "\tkernel\tfs-vfat\t\t1\t1\t0\t5\t0\n";
-    const std::string text = header + "vfat" + rest + "../../etc" + rest + "" + rest + "e1000.x" +
-                             rest + "nls-cp437" + rest + "fat\tnowhere\tx\t\t1\t1\t0\t5\t0\n" +
-                             "fat\tkernel\tx\t\tNaN\t1\t0\t5\t0\n" +
-                             "fat\tkernel\tx\t\t1\t2\t0\t5\t0\n" +
-                             "fat\tkernel\t%4\t\t1\t1\t0\t5\t0\n" + "short\tkernel\n";
+    ModuleRegistry one;
+    one.record("vfat", onDemand("fs-vfat"));
+    const std::string text = one.serialize();
+    const std::string header = text.substr(0, text.find('\n') + 1);
+    const std::string good = text.substr(header.size());  // "vfat\t...\n"
+    const std::string fields = good.substr(4);            // "\t...\n", no name
+    auto with = [&](const std::string &from, const std::string &to) {
+        std::string line = good;
+        line.replace(line.find(from), from.size(), to);
+        return line;
+    };
+    const std::string bad[] = {
+        "../../etc" + fields,
+        fields,  // no name
+        "e1000.x" + fields,
+        "nls-cp437" + fields,  // not as the kernel spells it
+        with("origin=kernel", "origin=nowhere"),
+        with("loaded_at=0", "loaded_at=NaN"),
+        with("autoclean=1", "autoclean=2"),
+        with("trigger=fs-vfat", "trigger=%4"),
+        with("\tpinned=0", ""),                      // a field missing
+        with("\tpinned=0", "\tpinned=0\tpinned=1"),  // a field twice
+        with("requester_userns=unknown", "requester_userns=maybe"),
+        "short\torigin=kernel\n",
+    };
+    std::string all = header + good;
+    for (const std::string &line : bad)
+        all += line;
+    all += with("\tpinned=0", "\tpinned=0\tfrom_a_newer_lkmd=1").replace(0, 4, "fat_");
     ModuleRegistry parsed;
     std::size_t skipped = 0;
-    ASSERT_EQ(ModuleRegistry::parse(text, &parsed, &skipped), 0);
-    EXPECT_EQ(parsed.size(), 1u);
+    ASSERT_EQ(ModuleRegistry::parse(all, &parsed, &skipped), 0);
+    EXPECT_EQ(skipped, std::size(bad));
     EXPECT_NE(parsed.find("vfat"), nullptr);
-    EXPECT_EQ(skipped, 9u);
+    EXPECT_NE(parsed.find("fat_"), nullptr) << "an unknown key costs nothing";
+    EXPECT_EQ(parsed.size(), 2u);
+}
+
+TEST(ModuleRegistry, ProvenanceRoundTrips) {
+    ModuleRegistry registry;
+    ModuleRecord record = onDemand("fs-vfat");
+    record.need = Need::Dependency;
+    record.neededBy = "vfat";
+    record.subsystem = "pci";
+    record.requester.known = true;
+    record.requester.pid = 812;
+    record.requester.comm = "mo\tunt";
+    record.requester.exe = "/usr/bin/mount";
+    record.requester.uid = 1000;
+    record.requester.gid = 100;
+    record.requester.cgroup = "/user.slice/user-1000.slice/session-3.scope";
+    record.requester.unit = "session-3.scope";
+    record.requester.userns = Namespace::Other;
+    record.requester.pidns = Namespace::Initial;
+    record.requester.callSite = "get_fs_type";
+    record.requester.fromInitOf = "crypto_user";
+    registry.record("fat", record);
+    ModuleRegistry parsed;
+    std::size_t skipped = 0;
+    ASSERT_EQ(ModuleRegistry::parse(registry.serialize(), &parsed, &skipped), 0);
+    ASSERT_NE(parsed.find("fat"), nullptr);
+    const ModuleRecord &back = *parsed.find("fat");
+    EXPECT_EQ(back.need, Need::Dependency);
+    EXPECT_EQ(back.neededBy, "vfat");
+    EXPECT_EQ(back.subsystem, "pci");
+    EXPECT_EQ(back.requester.describe(), record.requester.describe());
+    EXPECT_EQ(back.requester.exe, record.requester.exe);
+    EXPECT_EQ(back.requester.gid, 100);
+    EXPECT_EQ(back.requester.cgroup, record.requester.cgroup);
+    EXPECT_EQ(back.requester.pidns, Namespace::Initial);
+    EXPECT_EQ(back.requester.netns, Namespace::Unknown);
 }
 
 TEST(ModuleRegistry, ReconcileForgetsWhatIsGoneOrLoadedAgain) {
