@@ -36,6 +36,8 @@ int appendRequester(sd_bus_message *m, const Requester &who) {
     if (r >= 0)
         r = sd_bus_message_append(m, "{sv}", "RequesterPid", "i", who.pid);
     if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RequesterKernelThread", "b", who.kernelThread);
+    if (r >= 0)
         r = appendString(m, "RequesterComm", who.comm);
     if (r >= 0)
         r = appendString(m, "RequesterExe", who.exe);

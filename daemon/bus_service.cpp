@@ -122,8 +122,34 @@ void BusService::moduleUnloaded(const std::string &module, const std::string &re
                             std::strerror(-r));
 }
 
+namespace {
+
+// Who called: uid and pid as the bus daemon vouches for them, the rest from /proc.
+Requester callerOf(sd_bus_message *message, const std::filesystem::path &procfs) {
+    sd_bus_creds *raw = nullptr;
+    int r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_PID | SD_BUS_CREDS_EUID, &raw);
+    std::unique_ptr<sd_bus_creds, decltype(&sd_bus_creds_unref)> creds(raw, sd_bus_creds_unref);
+    pid_t pid = 0;
+    uid_t uid = 0;
+    if (r >= 0)
+        r = sd_bus_creds_get_pid(creds.get(), &pid);
+    if (r >= 0)
+        r = sd_bus_creds_get_euid(creds.get(), &uid);
+    if (r < 0)
+        return unknownRequester(std::string("the bus gave no credentials: ") + std::strerror(-r));
+    Requester caller = readRequester(procfs, pid, std::nullopt);
+    if (!caller.known)
+        return caller;
+    caller.uid = uid;
+    caller.callSite = std::string("D-Bus ") + sd_bus_message_get_member(message);
+    return caller;
+}
+
+}  // namespace
+
 // Loads can block for seconds in a module's init: keep the message and answer on completion.
 void BusService::startLoad(sd_bus_message *message, const std::string &name, LoadOptions options) {
+    options.requester = callerOf(message, services_.procfs);
     services_.loader.load(
         name, Origin::Bus,
         [reply = DeferredReply(message)](Outcome outcome) {
@@ -294,9 +320,10 @@ int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_e
     if (r < 0)
         return r;
     self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {
-        self->services_.unloader.unload(module, [reply = DeferredReply(m)](Outcome outcome) {
-            reply.answer(Verb::Unload, outcome);
-        });
+        self->services_.unloader.unload(
+            module,
+            [reply = DeferredReply(m)](Outcome outcome) { reply.answer(Verb::Unload, outcome); },
+            callerOf(m, self->services_.procfs));
         return 0;
     });
     return 1;

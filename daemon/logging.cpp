@@ -2,12 +2,15 @@
 #include "logging.h"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -42,13 +45,19 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
 protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
         const std::string_view component(msg.logger_name.data(), msg.logger_name.size());
-        const std::string *current = currentLogModule();
-        const std::string module = current != nullptr ? "MODULE=" + *current : "";
-        sd_journal_send("MESSAGE=%.*s", static_cast<int>(msg.payload.size()), msg.payload.data(),
-                        "PRIORITY=%d", syslogPriority(msg.level), "LKMD_COMPONENT=%.*s",
-                        static_cast<int>(component.size()), component.data(),
-                        "SYSLOG_IDENTIFIER=lkmd", module.empty() ? nullptr : module.c_str(),
-                        nullptr);
+        std::vector<std::string> items;
+        items.push_back("MESSAGE=" + std::string(msg.payload.data(), msg.payload.size()));
+        items.push_back("PRIORITY=" + std::to_string(syslogPriority(msg.level)));
+        items.push_back("LKMD_COMPONENT=" + std::string(component));
+        items.push_back("SYSLOG_IDENTIFIER=lkmd");
+        forEachLogField([&items](const LogField &field) {
+            if (!field.second.empty())
+                items.push_back(field.first + "=" + field.second);
+        });
+        std::vector<iovec> vectors;
+        for (std::string &item : items)
+            vectors.push_back({item.data(), item.size()});
+        sd_journal_sendv(vectors.data(), static_cast<int>(vectors.size()));
     }
     void flush_() override {}
 };

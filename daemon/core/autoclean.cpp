@@ -192,21 +192,18 @@ void Autoclean::applySweep(const std::map<std::string, UseFacts> &facts) {
     }
 
     for (const Due &module : due) {
-        unloader_.unloadIdle(
-            module.module, module.identity, module.device,
-            [this, name = module.module, idleSeconds = module.idleSeconds](Outcome outcome) {
-                if (outcome.error == 0) {
-                    const ModuleLogField field(name);
-                    logger("autoclean")->info("Removed '{}' after {} s idle", name, idleSeconds);
-                    return;
-                }
-                // In use at the last look (a user came since the sweep): start its clock over.
-                auto it = tracks_.find(name);
-                if (it != tracks_.end())
-                    it->second = Track{};
-                logger("autoclean")->debug("Kept '{}': {}", name, outcome.message);
-                arm();
-            });
+        unloader_.unloadIdle(module.module, module.identity, module.device, module.idleSeconds,
+                             [this, name = module.module](Outcome outcome) {
+                                 if (outcome.error == 0)
+                                     return;
+                                 // In use at the last look (a user came since the sweep):
+                                 // start its clock over.
+                                 auto it = tracks_.find(name);
+                                 if (it != tracks_.end())
+                                     it->second = Track{};
+                                 logger("autoclean")->debug("Kept '{}': {}", name, outcome.message);
+                                 arm();
+                             });
     }
     if (sweepAgain_) {
         sweepAgain_ = false;

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "log.h"
+#include "provenance_log.h"
 
 namespace lkmd {
 
@@ -88,8 +89,9 @@ void LoadCoordinator::advance(const std::shared_ptr<Plan> &plan) {
                 operation->second.waiters.push_back([this, plan](int, bool) { advance(plan); });
                 return;
             }
-            if (state != ModuleState::Coming) {
-                // lkmd's insertion has not reached the module's init: one insertion, N answers.
+            if (state != ModuleState::Coming || outsideAnyInit(plan->cause.requester)) {
+                // One insertion, N answers: before the init, or for a requester the init cannot
+                // be waiting for.
                 operation->second.waiters.push_back(
                     [this, plan](int result, bool inserted) { stepDone(plan, result, inserted); });
                 return;
@@ -120,6 +122,14 @@ void LoadCoordinator::advance(const std::shared_ptr<Plan> &plan) {
         return;
     }
     finish(plan);
+}
+
+// A request from inside an init comes from the thread in finit_module() (one of lkmd's, known by
+// fromInitOf) or from a kernel thread the init waits for (crypto's probes). A userspace process
+// that lkmd knows asked on its own (a mount, a bus caller) can wait for the whole init, and
+// learns the truth at its end, not an answer given while the module is not there yet.
+bool LoadCoordinator::outsideAnyInit(const Requester &requester) {
+    return requester.known && !requester.kernelThread && requester.fromInitOf.empty();
 }
 
 // A second finit_module() for a module in its init would wait for that init, and if this request
@@ -213,9 +223,17 @@ void LoadCoordinator::finishInsertion(const PlanStep &step, Origin origin, int r
     }
     if (inserted) {
         const ModuleRecord *record = registry_.find(step.module);
-        const ModuleLogField field(step.module);
-        logger("loader")->info("Inserted '{}' for '{}' ({})", step.module,
-                               record ? record->trigger : std::string(), originName(origin));
+        std::vector<LogField> fields = record ? moduleFields(step.module, *record)
+                                              : std::vector<LogField>{{"MODULE", step.module}};
+        fields.emplace_back("MESSAGE_ID", message_id::kModuleLoaded);
+        const LogFields scope(std::move(fields));
+        const std::string need =
+            record && record->need != Need::Requested
+                ? std::string(", ") + needName(record->need) + " of " + record->neededBy
+                : std::string();
+        logger("loader")->info("Inserted '{}' for '{}' ({}){}", step.module,
+                               record ? printable(record->trigger) : std::string(),
+                               originName(origin), need);
         events_.moduleLoaded(step.module, origin);
     }
     if (!node.empty())

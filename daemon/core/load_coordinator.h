@@ -89,6 +89,7 @@ private:
         std::vector<std::function<void(int result, bool inserted)>> waiters;
     };
 
+    static bool outsideAnyInit(const Requester &requester);
     void advance(const std::shared_ptr<Plan> &plan);
     void awaitSettled(const std::shared_ptr<Plan> &plan, ModuleState state);
     void recheck(const std::shared_ptr<Plan> &plan);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "provenance_log.h"
 #include "request_name.h"
 
 namespace lkmd {
@@ -189,20 +190,17 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
     }
 }
 
+// One journal entry per request, with fields a person can query (provenance_log.h).
 void Loader::finish(RequestRecord record, Outcome outcome, const Done &done) {
     record.durationUsec = scheduler_.monotonicUsec() - record.startedUsec;
     record.error = outcome.error;
     record.message = outcome.message;
     record.inserted = outcome.inserted;
-    if (outcome.error == -EACCES)
-        logger("loader")->warn("Refused '{}' ({}): {}", printable(record.request),
-                               originName(record.origin), outcome.message);
-    else if (outcome.error == -ENOENT)  // the kernel asks for junk too (netdev-<name>)
-        logger("loader")->debug("No module for '{}' ({})", printable(record.request),
-                                originName(record.origin));
-    else if (outcome.error < 0)
-        logger("loader")->info("Could not load '{}' ({}): {}", printable(record.request),
-                               originName(record.origin), outcome.message);
+    {
+        const LogFields fields(requestFields(record));
+        logger("loader")->log(outcome.error == -EACCES ? spdlog::level::warn : spdlog::level::info,
+                              "{}", describeRequest(record));
+    }
     log_.add(std::move(record));
     done(std::move(outcome));
 }

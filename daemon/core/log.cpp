@@ -8,7 +8,7 @@
 namespace lkmd {
 namespace {
 
-thread_local const std::string *t_module = nullptr;
+thread_local const LogFields *t_fields = nullptr;
 
 std::vector<spdlog::sink_ptr> &sinks() {
     static std::vector<spdlog::sink_ptr> configured;
@@ -24,10 +24,6 @@ void setLogSinks(std::vector<spdlog::sink_ptr> configured, spdlog::level::level_
         existing->sinks() = sinks();
         existing->set_level(level);
     });
-}
-
-const std::string *currentLogModule() {
-    return t_module;
 }
 
 std::string printable(std::string_view text) {
@@ -49,12 +45,21 @@ std::string printable(std::string_view text) {
     return out;
 }
 
-ModuleLogField::ModuleLogField(const std::string &module) : previous_(t_module) {
-    t_module = &module;
+LogFields::LogFields(std::vector<LogField> fields) : fields_(std::move(fields)), outer_(t_fields) {
+    t_fields = this;
 }
 
-ModuleLogField::~ModuleLogField() {
-    t_module = previous_;
+LogFields::~LogFields() {
+    t_fields = outer_;
+}
+
+void forEachLogField(const std::function<void(const LogField &)> &visit) {
+    std::vector<const LogFields *> live;
+    for (const LogFields *fields = t_fields; fields != nullptr; fields = fields->outer_)
+        live.push_back(fields);
+    for (auto it = live.rbegin(); it != live.rend(); ++it)
+        for (const LogField &field : (*it)->fields_)
+            visit(field);
 }
 
 std::shared_ptr<spdlog::logger> logger(const std::string &component) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,20 +21,26 @@ std::shared_ptr<spdlog::logger> logger(const std::string &component);
 // \xNN, at most 256 bytes of it.
 std::string printable(std::string_view text);
 
-// While one lives, journal entries logged on this thread carry MODULE=<module>, so that
-// `journalctl -u lkmd MODULE=vfat` finds what happened to vfat.
-class ModuleLogField {
+// A journal field: KEY=value. A key may come more than once (MODULE= for each module).
+using LogField = std::pair<std::string, std::string>;
+
+// While one lives, journal entries logged on this thread carry its fields (MODULE=vfat,
+// REQUESTER_UID=1000, MESSAGE_ID=...), so that `journalctl MODULE=vfat` finds what happened to
+// vfat. They nest: an entry carries the fields of every live one on its thread.
+class LogFields {
 public:
-    explicit ModuleLogField(const std::string &module);
-    ~ModuleLogField();
-    ModuleLogField(const ModuleLogField &) = delete;
-    ModuleLogField &operator=(const ModuleLogField &) = delete;
+    explicit LogFields(std::vector<LogField> fields);
+    ~LogFields();
+    LogFields(const LogFields &) = delete;
+    LogFields &operator=(const LogFields &) = delete;
 
 private:
-    const std::string *previous_;
+    std::vector<LogField> fields_;
+    const LogFields *outer_;
+    friend void forEachLogField(const std::function<void(const LogField &)> &visit);
 };
 
-// The module of the innermost ModuleLogField on this thread, or nullptr.
-const std::string *currentLogModule();
+// Every field of the live LogFields on this thread, innermost last.
+void forEachLogField(const std::function<void(const LogField &)> &visit);
 
 }  // namespace lkmd

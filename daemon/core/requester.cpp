@@ -125,7 +125,8 @@ Requester unknownRequester(std::string why) {
 std::string Requester::describe() const {
     if (!known)
         return "unknown (" + unknownBecause + ")";
-    std::string text = "pid " + std::to_string(pid) + " '" + comm + "'";
+    std::string text = std::string(kernelThread ? "kernel thread " : "pid ") + std::to_string(pid) +
+                       " '" + comm + "'";
     if (uid >= 0)
         text += " uid " + std::to_string(uid);
     if (!unit.empty())
@@ -163,9 +164,13 @@ Requester readRequester(const std::filesystem::path &procfs, std::int32_t pid,
     std::istringstream fields(close == std::string::npos ? std::string() : stat->substr(close + 2));
     std::string field;
     std::uint64_t startTicks = 0;
-    for (int i = 3; i <= 22 && fields >> field; ++i)
+    std::uint64_t flags = 0;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+        if (i == 9 && !parseNumber(std::string_view(field), &flags))
+            flags = 0;
         if (i == 22 && !parseNumber(std::string_view(field), &startTicks))
             startTicks = 0;
+    }
     const long ticksPerSecond = sysconf(_SC_CLK_TCK);
     if (notAfterBoottimeUsec && ticksPerSecond > 0 &&
         startTicks * 1'000'000 / static_cast<std::uint64_t>(ticksPerSecond) > *notAfterBoottimeUsec)
@@ -174,6 +179,8 @@ Requester readRequester(const std::filesystem::path &procfs, std::int32_t pid,
     Requester requester;
     requester.known = true;
     requester.pid = pid;
+    constexpr std::uint64_t kKernelThreadFlag = 0x00200000;  // PF_KTHREAD
+    requester.kernelThread = (flags & kKernelThreadFlag) != 0;
     if (std::optional<std::string> comm = readSmallFile(dir / "comm")) {
         if (!comm->empty() && comm->back() == '\n')
             comm->pop_back();

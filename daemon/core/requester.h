@@ -23,6 +23,7 @@ struct Requester {
     bool known = false;
     std::string unknownBecause;  // when !known: "tracefs unavailable: not mounted", ...
     std::int32_t pid = 0;
+    bool kernelThread = false;  // a kworker or kthread, not a process of userspace
     std::string comm;
     std::string exe;
     std::int64_t uid = -1;  // as seen from the initial user namespace

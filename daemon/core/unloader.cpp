@@ -7,6 +7,7 @@
 
 #include "keep_reason.h"
 #include "log.h"
+#include "provenance_log.h"
 #include "request_name.h"
 
 namespace lkmd {
@@ -20,7 +21,7 @@ Unloader::Unloader(ModuleBackend &backend, LoadCoordinator &coordinator, JobRunn
       probe_(probe),
       events_(events) {}
 
-void Unloader::unload(const std::string &name, Done done) {
+void Unloader::unload(const std::string &name, Done done, Requester caller) {
     if (const char *why = whyInvalidModuleName(name)) {
         done({-EINVAL, std::string("invalid module name: ") + why, {}});
         return;
@@ -41,16 +42,16 @@ void Unloader::unload(const std::string &name, Done done) {
         default:
             break;
     }
-    start(module, 0, {}, false, std::move(done));
+    start(module, 0, {}, Reason{false, 0, std::move(caller)}, std::move(done));
 }
 
 void Unloader::unloadIdle(const std::string &module, std::uint64_t identity, std::string device,
-                          Done done) {
-    start(module, identity, std::move(device), true, std::move(done));
+                          std::uint64_t idleSeconds, Done done) {
+    start(module, identity, std::move(device), Reason{true, idleSeconds, {}}, std::move(done));
 }
 
 void Unloader::start(const std::string &module, std::uint64_t identity, std::string device,
-                     bool idle, Done done) {
+                     Reason reason, Done done) {
     if (!coordinator_.tryBeginRemoval(module)) {
         done({-EBUSY,
               coordinator_.removing(module) ? "module is being unloaded" : "module is being loaded",
@@ -58,11 +59,12 @@ void Unloader::start(const std::string &module, std::uint64_t identity, std::str
         return;
     }
     runner_.submit(
-        [this, module, identity, device = std::move(device), idle,
+        [this, module, identity, device = std::move(device), reason = std::move(reason),
          done = std::move(done)](ModuleBackend &worker) mutable -> JobRunner::Completion {
-            Removal removal = lookAndRemove(module, identity, device, idle, worker);
-            return [this, module, idle, removal = std::move(removal), done = std::move(done)] {
-                finish(module, idle, removal.result, removal.refusal, done);
+            Removal removal = lookAndRemove(module, identity, device, reason.idle, worker);
+            return [this, module, reason = std::move(reason), removal = std::move(removal),
+                    done = std::move(done)] {
+                finish(module, reason, removal.result, removal.refusal, done);
             };
         });
 }
@@ -93,18 +95,18 @@ Unloader::Removal Unloader::lookAndRemove(const std::string &module, std::uint64
     return {worker.remove(module), {}};
 }
 
-void Unloader::finish(const std::string &module, bool idle, int result, const std::string &refusal,
-                      const Done &done) {
+void Unloader::finish(const std::string &module, const Reason &reason, int result,
+                      const std::string &refusal, const Done &done) {
+    if (result == 0) {
+        const ModuleRecord *record = registry_.find(module);
+        logRemoval(module, reason, record);
+    }
     // Before the removal ends: a load waiting for it records the module anew.
     if (result == 0 || result == -ESTALE)
         registry_.forget(module);
     coordinator_.endRemoval(module);
     if (result == 0) {
-        const ModuleLogField field(module);
-        // Autoclean tells how long the module was idle; a caller's unload is told here.
-        if (!idle)
-            logger("loader")->info("Removed '{}' on request", module);
-        events_.moduleUnloaded(module, idle ? "idle" : "request");
+        events_.moduleUnloaded(module, reason.idle ? "idle" : "request");
         done({});
     } else if (result == -ESTALE) {  // the module loaded now is not the one lkmd loaded
         done({-EBUSY, refusal, {}});
@@ -118,6 +120,27 @@ void Unloader::finish(const std::string &module, bool idle, int result, const st
     } else {
         done({result, std::strerror(-result), {}});
     }
+}
+
+// One journal entry per unload: an idle module with who caused its load, a caller's unload with
+// the caller.
+void Unloader::logRemoval(const std::string &module, const Reason &reason,
+                          const ModuleRecord *record) const {
+    std::vector<LogField> fields;
+    if (reason.idle && record != nullptr)
+        fields = moduleFields(module, *record);
+    else
+        fields = {{"MODULE", module}};
+    if (!reason.idle)
+        for (LogField &field : requesterFields(reason.caller))
+            fields.push_back(std::move(field));
+    fields.emplace_back("MESSAGE_ID", message_id::kModuleUnloaded);
+    fields.emplace_back("REASON", reason.idle ? "idle" : "request");
+    const LogFields scope(std::move(fields));
+    if (reason.idle)
+        logger("autoclean")->info("Removed '{}' after {} s idle", module, reason.idleSeconds);
+    else
+        logger("loader")->info("Removed '{}' on request of {}", module, reason.caller.describe());
 }
 
 }  // namespace lkmd

@@ -28,24 +28,32 @@ public:
              ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events);
 
     // A caller's unload of a module by its name.
-    void unload(const std::string &name, Done done);
+    void unload(const std::string &name, Done done, Requester caller = {});
     // Autoclean's: only the very load lkmd recorded (same identity), and not while the device it
     // was loaded for is present.
     void unloadIdle(const std::string &module, std::uint64_t identity, std::string device,
-                    Done done);
+                    std::uint64_t idleSeconds, Done done);
 
 private:
     struct Removal {
         int result = 0;
         std::string refusal;  // why the last look kept the module, if it did
     };
+    // Who asked for a removal: a caller, or autoclean after so long.
+    struct Reason {
+        bool idle = false;
+        std::uint64_t idleSeconds = 0;
+        Requester caller;
+    };
 
-    void start(const std::string &module, std::uint64_t identity, std::string device, bool idle,
+    void start(const std::string &module, std::uint64_t identity, std::string device, Reason reason,
                Done done);
     Removal lookAndRemove(const std::string &module, std::uint64_t identity,
                           const std::string &device, bool idle, ModuleBackend &worker) const;
-    void finish(const std::string &module, bool idle, int result, const std::string &refusal,
-                const Done &done);
+    void finish(const std::string &module, const Reason &reason, int result,
+                const std::string &refusal, const Done &done);
+    void logRemoval(const std::string &module, const Reason &reason,
+                    const ModuleRecord *record) const;
 
     ModuleBackend &backend_;
     LoadCoordinator &coordinator_;

@@ -69,6 +69,43 @@ TEST_F(LoadCoordinatorTest, RequestDuringARunningInitIsNotQueuedBehindIt) {
     EXPECT_EQ(first->inserted, (std::vector<std::string>{"slowdep", "top"}));
 }
 
+// A mount that lkmd knows came from userspace cannot be what the init waits for: it waits for
+// the whole init and hears the truth, not "done" while the module is still missing.
+TEST_F(LoadCoordinatorTest, AKnownUserspaceRequesterWaitsForTheWholeInit) {
+    std::optional<Outcome> first;
+    startLoad("slow", &first);
+    world_.kernel->holdInit("slow");
+    LoadOptions options;
+    options.requester.known = true;
+    options.requester.pid = 4242;
+    options.requester.comm = "mount";
+    std::optional<Outcome> second;
+    world_.loader->load(
+        "slow", Origin::Kernel, [&](Outcome outcome) { second = std::move(outcome); }, options);
+    world_.scheduler.advanceBy(10 * LoadCoordinator::kInitWaitUsec);
+    EXPECT_FALSE(second) << "answered while the init still runs";
+    world_.runner->runAll();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->error, 0);
+    EXPECT_EQ(world_.kernel->state("slow"), ModuleState::Live);
+}
+
+TEST_F(LoadCoordinatorTest, AKernelThreadMayBeWhatTheInitWaitsFor) {
+    std::optional<Outcome> first;
+    startLoad("slow", &first);
+    world_.kernel->holdInit("slow");
+    LoadOptions options;
+    options.requester.known = true;
+    options.requester.kernelThread = true;
+    options.requester.comm = "cryptomgr_probe";
+    std::optional<Outcome> nested;
+    world_.loader->load(
+        "slow", Origin::Kernel, [&](Outcome outcome) { nested = std::move(outcome); }, options);
+    world_.scheduler.advanceBy(2 * LoadCoordinator::kInitWaitUsec);
+    ASSERT_TRUE(nested) << "a bounded wait, then an answer";
+    world_.runner->runAll();
+}
+
 TEST_F(LoadCoordinatorTest, AnInitThatEndsDuringTheWaitLetsTheRequestGoOn) {
     std::optional<Outcome> first;
     startLoad("slow", &first);
