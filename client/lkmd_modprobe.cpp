@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -54,6 +56,30 @@ bool isThisProgram(const char *path) {
         return false;
     self[n] = '\0';
     return std::strcmp(self, target) == 0;
+}
+
+// How many kernel requests went to kmod because lkmd did not answer: a count next to the socket
+// (lkmd's runtime directory), which lkmd reports as lkmd_helper_fallbacks_total. Best effort:
+// nothing here may keep the kernel waiting or fail the request.
+void countFallback(const char *socketPath) {
+    char path[PATH_MAX];
+    const char *slash = std::strrchr(socketPath, '/');
+    if (slash == nullptr || static_cast<std::size_t>(slash - socketPath) + 20 >= sizeof(path))
+        return;
+    std::memcpy(path, socketPath, slash - socketPath);
+    std::strcpy(path + (slash - socketPath), "/helper-fallbacks");
+    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return;
+    if (flock(fd, LOCK_EX) == 0) {
+        char text[32] = {};
+        const ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+        const unsigned long long count = n > 0 ? std::strtoull(text, nullptr, 10) : 0;
+        const int length = std::snprintf(text, sizeof(text), "%llu\n", count + 1);
+        if (length > 0 && pwrite(fd, text, static_cast<std::size_t>(length), 0) == length)
+            [[maybe_unused]] const int ignored = ftruncate(fd, length);
+    }
+    close(fd);
 }
 
 [[noreturn]] void execKmod(char **argv) {
@@ -110,29 +136,33 @@ int main(int argc, char **argv) {
         std::strlen(name) > lkmd::wire::kMaxRequestName)
         return EXIT_FAILURE;
     const std::vector<std::uint8_t> request = lkmd::wire::encodeRequest(name);
+    const char *path = settingFromEnvironment("LKMD_REQUEST_SOCKET", LKMD_REQUEST_SOCKET);
+    const auto fallBack = [&] {
+        countFallback(path);
+        execKmod(argv);
+    };
 
     const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        execKmod(argv);
+        fallBack();
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
-    const char *path = settingFromEnvironment("LKMD_REQUEST_SOCKET", LKMD_REQUEST_SOCKET);
     if (std::strlen(path) >= sizeof(address.sun_path))
-        execKmod(argv);
+        fallBack();
     std::strcpy(address.sun_path, path);
     if (connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) < 0 ||
         send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
             static_cast<ssize_t>(request.size()))
-        execKmod(argv);
+        fallBack();
 
     lkmd::wire::Reply reply;
     if (receiveReply(fd, nowMs() + kAcceptTimeoutMs, &reply) != 1)
-        execKmod(argv);
+        fallBack();
     if (reply.kind == lkmd::wire::ReplyKind::Accepted &&
         receiveReply(fd, nowMs() + kVerdictTimeoutMs, &reply) != 1)
-        execKmod(argv);
+        fallBack();
     if (reply.kind != lkmd::wire::ReplyKind::Verdict)
-        execKmod(argv);
+        fallBack();
     // Exit 0 only when the module is there: char-major/block-major callers retry the older alias
     // only on a positive status (docs/kernel.md, "How the kernel asks").
     return reply.status == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -61,6 +61,8 @@ private:
 const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Version", "s", BusService::getVersion, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Metrics", "a{sd}", BusService::getMetrics, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD_WITH_ARGS("LoadModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("as", inserted),
                             BusService::onLoadModule, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("LoadModuleEx", SD_BUS_ARGS("s", name, "a{sv}", options),
@@ -112,6 +114,14 @@ void BusService::moduleLoaded(const std::string &module, Origin origin) {
     if (r < 0)
         logger("bus")->warn("Could not emit ModuleLoaded for '{}': {}, ignoring", module,
                             std::strerror(-r));
+}
+
+void BusService::metricsChanged() {
+    const int r = sd_bus_emit_properties_changed(bus_, bus::kManagerPath, bus::kManagerInterface,
+                                                 "Metrics", nullptr);
+    if (r < 0)
+        logger("bus")->debug("Could not emit PropertiesChanged for Metrics: {}, ignoring",
+                             std::strerror(-r));
 }
 
 void BusService::moduleUnloaded(const std::string &module, const std::string &reason) {
@@ -401,6 +411,19 @@ int BusService::getVersion(sd_bus * /*bus*/, const char * /*path*/, const char *
                            const char * /*property*/, sd_bus_message *reply, void * /*userdata*/,
                            sd_bus_error * /*error*/) {
     return sd_bus_message_append(reply, "s", LKMD_VERSION);
+}
+
+int BusService::getMetrics(sd_bus * /*bus*/, const char * /*path*/, const char * /*interface*/,
+                           const char * /*property*/, sd_bus_message *reply, void *userdata,
+                           sd_bus_error * /*error*/) {
+    auto *self = static_cast<BusService *>(userdata);
+    int r = sd_bus_message_open_container(reply, 'a', "{sd}");
+    for (const auto &[series, value] : self->services_.metrics.series())
+        if (r >= 0)
+            r = sd_bus_message_append(reply, "{sd}", series.c_str(), value);
+    if (r >= 0)
+        r = sd_bus_message_close_container(reply);
+    return r;
 }
 
 }  // namespace lkmd

@@ -10,6 +10,7 @@
 #include "authorization.h"
 #include "autoclean.h"
 #include "loader.h"
+#include "metrics.h"
 #include "module_events.h"
 #include "module_queries.h"
 #include "module_registry.h"
@@ -29,6 +30,7 @@ struct BusServices {
     const RequestLog &requests;
     ModuleEventHub &events;
     std::filesystem::path procfs;  // to learn more of a caller than the bus tells
+    const Metrics &metrics;
 };
 
 // org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; and
@@ -44,6 +46,9 @@ public:
     // Re-reads the configuration; on errors keeps the running one and fills *problems.
     using ReloadHandler = std::function<int(std::string *problems)>;
     void setReloadHandler(ReloadHandler handler) { reload_ = std::move(handler); }
+
+    // The Metrics property changed (emits PropertiesChanged).
+    void metricsChanged();
 
     void moduleLoaded(const std::string &module, Origin origin) override;
     void moduleUnloaded(const std::string &module, const std::string &reason) override;
@@ -64,6 +69,9 @@ private:
     static int onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int getVersion(sd_bus *bus, const char *path, const char *interface,
+                          const char *property, sd_bus_message *reply, void *userdata,
+                          sd_bus_error *error);
+    static int getMetrics(sd_bus *bus, const char *path, const char *interface,
                           const char *property, sd_bus_message *reply, void *userdata,
                           sd_bus_error *error);
     static const sd_bus_vtable kVtable[];

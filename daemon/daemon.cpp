@@ -21,6 +21,8 @@
 #include "load_coordinator.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_export.h"
 #include "module_queries.h"
 #include "request_log.h"
 #include "request_server.h"
@@ -111,13 +113,15 @@ private:
         stateFile_ = std::make_unique<StateFile>(options_.runtimeDir / "modules.state");
         coordinator_ = std::make_unique<LoadCoordinator>(*loopBackend_, *pool_, *scheduler_,
                                                          registry_, *kernel_, events_,
-                                                         stateFile_.get(), &insertingThreads_);
+                                                         stateFile_.get(), &insertingThreads_,
+                                                         &metrics_);
         requesters_ = std::make_unique<RequesterMatcher>(
             *scheduler_, [this](const TraceRecord &record) { return identify(record); });
-        loader_ = std::make_unique<Loader>(*loopBackend_, *coordinator_, requests_, *scheduler_);
+        loader_ = std::make_unique<Loader>(*loopBackend_, *coordinator_, requests_, *scheduler_,
+                                           &metrics_);
         probe_ = std::make_unique<UseProbe>(*kernel_, access_.linkKinds);
         unloader_ = std::make_unique<Unloader>(*loopBackend_, *coordinator_, *pool_, registry_,
-                                               *probe_, events_);
+                                               *probe_, events_, &metrics_);
         queries_ = std::make_unique<ModuleQueries>(*loopBackend_, registry_, *kernel_);
 
         std::vector<ConfigDiagnostic> diagnostics;
@@ -125,7 +129,14 @@ private:
         reportConfig(diagnostics, nullptr);
         loader_->setPolicy(config.policy);
         autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
-                                                 *probe_, config.autoclean);
+                                                 *probe_, config.autoclean, &metrics_);
+        metricsExport_ = std::make_unique<MetricsExport>(
+            metrics_, *scheduler_, *pool_, options_.metricsDir,
+            options_.runtimeDir / "helper-fallbacks", [this] {
+                if (service_)
+                    service_->metricsChanged();
+            });
+        metricsExport_->schedule();
         events_.add(autoclean_.get());
         // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a
         // probe mostly waits on hardware) without a thundering herd of finit_module calls.
@@ -167,7 +178,7 @@ private:
         bus_.reset(raw);
         service_ = std::make_unique<BusService>(
             bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
-                                    requests_, events_, options_.procfs});
+                                    requests_, events_, options_.procfs, metrics_});
         service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
         r = service_->start();
         if (r < 0)
@@ -335,6 +346,8 @@ private:
     ModuleRegistry registry_;
     ModuleEventHub events_;
     RequestLog requests_;
+    Metrics metrics_;
+    std::unique_ptr<MetricsExport> metricsExport_;
     InsertingThreads insertingThreads_;
     std::unique_ptr<RequesterMatcher> requesters_;
     std::unique_ptr<RequestTracer> tracer_;

@@ -17,6 +17,7 @@ enum : int {
     kOptRuntimeDir,
     kOptConfigDir,
     kOptTracefs,
+    kOptMetricsDir,
     kOptHotplug,
     kOptColdplug,
     kOptUeventSource,
@@ -38,6 +39,8 @@ void printHelp() {
         "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
         "     --tracefs=DIR       Where tracefs is mounted, to learn who made each kernel\n"
         "                         request (default: /sys/kernel/tracing)\n"
+        "     --metrics-dir=DIR   Write lkmd.prom there for node-exporter, if DIR exists\n"
+        "                         (default: /var/lib/prometheus/node-exporter)\n"
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
         "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
         "     --uevent-source=SRC auto, kernel or udev (default: auto)\n",
@@ -73,6 +76,7 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
         {"tracefs", required_argument, nullptr, kOptTracefs},
+        {"metrics-dir", required_argument, nullptr, kOptMetricsDir},
         {"hotplug", required_argument, nullptr, kOptHotplug},
         {"coldplug", required_argument, nullptr, kOptColdplug},
         {"uevent-source", required_argument, nullptr, kOptUeventSource},
@@ -114,6 +118,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptTracefs:
                 options->tracefs = optarg;
+                break;
+            case kOptMetricsDir:
+                options->metricsDir = optarg;
                 break;
             case kOptHotplug: {
                 HotplugMode mode;

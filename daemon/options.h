@@ -19,6 +19,7 @@ struct Options {
     std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
     std::filesystem::path tracefs = "/sys/kernel/tracing";
+    std::filesystem::path metricsDir = "/var/lib/prometheus/node-exporter";
     spdlog::level::level_enum logLevel = spdlog::level::info;
     // Given on the command line: these override the configuration file.
     std::optional<HotplugMode> hotplug;

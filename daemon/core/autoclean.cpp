@@ -22,13 +22,15 @@ bool loadedForDevice(const ModuleRecord &record) {
 }  // namespace
 
 Autoclean::Autoclean(Scheduler &scheduler, JobRunner &runner, ModuleRegistry &registry,
-                     Unloader &unloader, const UseProbe &probe, AutocleanSettings settings)
+                     Unloader &unloader, const UseProbe &probe, AutocleanSettings settings,
+                     Metrics *metrics)
     : scheduler_(scheduler),
       runner_(runner),
       registry_(registry),
       unloader_(unloader),
       probe_(probe),
       settings_(std::move(settings)),
+      metrics_(metrics),
       timer_(scheduler.timer([this] { sweep(); })) {}
 
 Autoclean::~Autoclean() = default;
@@ -75,9 +77,11 @@ void Autoclean::moduleUnloaded(const std::string &module, const std::string &) {
 void Autoclean::arm() {
     std::uint64_t period = kNever;
     bool waiting = false;
+    std::size_t candidates = 0;
     for (const auto &[name, record] : registry_.records()) {
         if (whyKeptRegardlessOfUse(settings_, name, &record).keeps())
             continue;  // pinned, Keep=, never, or still being loaded (moduleLoaded arms then)
+        ++candidates;
         const std::uint64_t timeout = settings_.timeoutFor(name, record.trigger);
         auto track = tracks_.find(name);
         const Wait wait = track != tracks_.end() ? track->second.waitsFor : Wait::Poll;
@@ -87,6 +91,8 @@ void Autoclean::arm() {
         }
         period = std::min(period, std::clamp(timeout / 2, kMinPeriodUsec, kMaxPeriodUsec));
     }
+    if (metrics_ != nullptr)
+        metrics_->setAutocleanCandidates(candidates);
     if (period == kNever && waiting)
         period = kBackstopPeriodUsec;
     if (period == kNever) {

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "keep_reason.h"
+#include "metrics.h"
 #include "module_events.h"
 #include "module_registry.h"
 #include "scheduler.h"
@@ -31,7 +32,7 @@ struct AutocleanStatus {
 class Autoclean final : public ModuleEvents {
 public:
     Autoclean(Scheduler &scheduler, JobRunner &runner, ModuleRegistry &registry, Unloader &unloader,
-              const UseProbe &probe, AutocleanSettings settings);
+              const UseProbe &probe, AutocleanSettings settings, Metrics *metrics = nullptr);
     ~Autoclean() override;
 
     void setSettings(AutocleanSettings settings);
@@ -80,6 +81,7 @@ private:
     Unloader &unloader_;
     const UseProbe &probe_;
     AutocleanSettings settings_;
+    Metrics *metrics_;
     std::map<std::string, Track> tracks_;
     bool deviceEvents_ = false;
     bool sweeping_ = false;

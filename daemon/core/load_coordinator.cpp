@@ -25,7 +25,7 @@ struct LoadCoordinator::Plan {
 LoadCoordinator::LoadCoordinator(ModuleBackend &backend, JobRunner &runner, Scheduler &scheduler,
                                  ModuleRegistry &registry, const KernelState &kernel,
                                  ModuleEvents &events, StateFile *stateFile,
-                                 InsertingThreads *threads)
+                                 InsertingThreads *threads, Metrics *metrics)
     : backend_(backend),
       runner_(runner),
       scheduler_(scheduler),
@@ -33,7 +33,8 @@ LoadCoordinator::LoadCoordinator(ModuleBackend &backend, JobRunner &runner, Sche
       kernel_(kernel),
       events_(events),
       stateFile_(stateFile),
-      threads_(threads) {}
+      threads_(threads),
+      metrics_(metrics) {}
 
 LoadCoordinator::~LoadCoordinator() = default;
 
@@ -190,6 +191,7 @@ void LoadCoordinator::startInsertion(const PlanStep &step, const LoadCause &caus
     intent.inserting = true;
     registry_.record(step.module, std::move(intent));
     operations_[step.module].removal = false;
+    operations_[step.module].startedUsec = scheduler_.monotonicUsec();
 
     runner_.submit([this, step, origin = cause.origin, file = stateFile_,
                     threads = threads_](ModuleBackend &worker) -> JobRunner::Completion {
@@ -234,6 +236,9 @@ void LoadCoordinator::finishInsertion(const PlanStep &step, Origin origin, int r
         logger("loader")->info("Inserted '{}' for '{}' ({}){}", step.module,
                                record ? printable(record->trigger) : std::string(),
                                originName(origin), need);
+        if (metrics_ != nullptr && !node.empty())
+            metrics_->countInsertion(origin,
+                                     scheduler_.monotonicUsec() - node.mapped().startedUsec);
         events_.moduleLoaded(step.module, origin);
     }
     if (!node.empty())

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernel_state.h"
+#include "metrics.h"
 #include "module_backend.h"
 #include "module_events.h"
 #include "module_registry.h"
@@ -61,7 +62,8 @@ public:
 
     LoadCoordinator(ModuleBackend &backend, JobRunner &runner, Scheduler &scheduler,
                     ModuleRegistry &registry, const KernelState &kernel, ModuleEvents &events,
-                    StateFile *stateFile, InsertingThreads *threads = nullptr);
+                    StateFile *stateFile, InsertingThreads *threads = nullptr,
+                    Metrics *metrics = nullptr);
     ~LoadCoordinator();
 
     // Whether policy lets a module be inserted, asked right before each insertion.
@@ -86,6 +88,7 @@ private:
     struct Plan;
     struct Operation {
         bool removal = false;
+        std::uint64_t startedUsec = 0;
         std::vector<std::function<void(int result, bool inserted)>> waiters;
     };
 
@@ -107,6 +110,7 @@ private:
     ModuleEvents &events_;
     StateFile *stateFile_;
     InsertingThreads *threads_;
+    Metrics *metrics_;
     std::map<std::string, Operation> operations_;
     std::size_t activePlans_ = 0;
     std::size_t removals_ = 0;

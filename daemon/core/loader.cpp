@@ -42,11 +42,12 @@ std::string insertFailure(const std::string &request, const std::string &failed,
 }  // namespace
 
 Loader::Loader(ModuleBackend &backend, LoadCoordinator &coordinator, RequestLog &log,
-               Scheduler &scheduler)
+               Scheduler &scheduler, Metrics *metrics)
     : backend_(backend),
       coordinator_(coordinator),
       log_(log),
       scheduler_(scheduler),
+      metrics_(metrics),
       policy_(std::make_shared<const Policy>()) {}
 
 void Loader::setPolicy(Policy policy) {
@@ -72,6 +73,7 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
         finish(std::move(record), {-EACCES, "denied by policy (Requests=" + *rule + ")", {}}, done);
         return;
     }
+    const std::uint64_t resolveStarted = scheduler_.monotonicUsec();
     std::vector<std::string> modules;
     int r = backend_.resolve(request, &modules);
     if (r < 0) {
@@ -141,6 +143,9 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
         plans.emplace_back(module, std::move(steps));
     }
 
+    if (metrics_ != nullptr)
+        metrics_->observeResolve(scheduler_.monotonicUsec() - resolveStarted);
+
     // A modalias may name several modules: their plans run in parallel and the caller hears once
     // all have finished, with the first error if any.
     struct Pending {
@@ -201,6 +206,8 @@ void Loader::finish(RequestRecord record, Outcome outcome, const Done &done) {
         logger("loader")->log(outcome.error == -EACCES ? spdlog::level::warn : spdlog::level::info,
                               "{}", describeRequest(record));
     }
+    if (metrics_ != nullptr)
+        metrics_->countRequest(record);
     log_.add(std::move(record));
     done(std::move(outcome));
 }

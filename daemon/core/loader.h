@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "load_coordinator.h"
+#include "metrics.h"
 #include "module_backend.h"
 #include "request_log.h"
 #include "scheduler.h"
@@ -36,7 +37,7 @@ public:
     using Done = std::function<void(Outcome)>;
 
     Loader(ModuleBackend &backend, LoadCoordinator &coordinator, RequestLog &log,
-           Scheduler &scheduler);
+           Scheduler &scheduler, Metrics *metrics = nullptr);
 
     void setPolicy(Policy policy);
     const Policy &policy() const { return *policy_; }
@@ -54,6 +55,7 @@ private:
     LoadCoordinator &coordinator_;
     RequestLog &log_;
     Scheduler &scheduler_;
+    Metrics *metrics_;
     std::shared_ptr<const Policy> policy_;
 };
 

@@ -13,13 +13,15 @@
 namespace lkmd {
 
 Unloader::Unloader(ModuleBackend &backend, LoadCoordinator &coordinator, JobRunner &runner,
-                   ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events)
+                   ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events,
+                   Metrics *metrics)
     : backend_(backend),
       coordinator_(coordinator),
       runner_(runner),
       registry_(registry),
       probe_(probe),
-      events_(events) {}
+      events_(events),
+      metrics_(metrics) {}
 
 void Unloader::unload(const std::string &name, Done done, Requester caller) {
     if (const char *why = whyInvalidModuleName(name)) {
@@ -106,6 +108,8 @@ void Unloader::finish(const std::string &module, const Reason &reason, int resul
         registry_.forget(module);
     coordinator_.endRemoval(module);
     if (result == 0) {
+        if (metrics_ != nullptr)
+            metrics_->countUnload(reason.idle ? "idle" : "request");
         events_.moduleUnloaded(module, reason.idle ? "idle" : "request");
         done({});
     } else if (result == -ESTALE) {  // the module loaded now is not the one lkmd loaded

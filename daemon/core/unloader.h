@@ -7,6 +7,7 @@
 
 #include "load_coordinator.h"
 #include "loader.h"
+#include "metrics.h"
 #include "module_backend.h"
 #include "module_events.h"
 #include "module_registry.h"
@@ -25,7 +26,8 @@ public:
     using Done = std::function<void(Outcome)>;
 
     Unloader(ModuleBackend &backend, LoadCoordinator &coordinator, JobRunner &runner,
-             ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events);
+             ModuleRegistry &registry, const UseProbe &probe, ModuleEvents &events,
+             Metrics *metrics = nullptr);
 
     // A caller's unload of a module by its name.
     void unload(const std::string &name, Done done, Requester caller = {});
@@ -61,6 +63,7 @@ private:
     ModuleRegistry &registry_;
     const UseProbe &probe_;
     ModuleEvents &events_;
+    Metrics *metrics_;
 };
 
 }  // namespace lkmd

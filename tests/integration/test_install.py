@@ -8,12 +8,14 @@ runs it on the installed package.)"""
 import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, '..', '..')
 
 
 def build_dir():
@@ -94,6 +96,15 @@ class Install(unittest.TestCase):
         self.assertEqual([(k.strip(), v.strip()) for k, v in settings],
                          [('kernel.modprobe', os.path.join(self.sbindir, 'lkmd-modprobe'))])
         self.installed(settings[0][1].strip())
+
+        catalog = read(self.installed(os.path.join(self.dir_of('systemd', 'catalogdir', None),
+                                                   'lkmd.catalog')))
+        # Every MESSAGE_ID lkmd logs has its entry (the ids live in provenance_log.h).
+        with open(os.path.join(SOURCE, 'daemon', 'core', 'provenance_log.h')) as header:
+            ids = re.findall(r'"([0-9a-f]{32})"', header.read())
+        self.assertEqual(len(ids), 4)
+        for message_id in ids:
+            self.assertIn('-- ' + message_id + '\n', catalog)
 
     def test_bus_files_go_where_dbus_pc_says(self):
         services = self.dir_of('dbus-1', 'system_bus_services_dir',
