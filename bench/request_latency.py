@@ -8,12 +8,15 @@ Each round unloads vfat and fat, then times `mount -t vfat -o loop IMG /mnt` ins
 (a static timer around the mount, so the agent's round trip is not counted) with
 /proc/sys/kernel/modprobe set to, in turn:
 
-  lkmd   /usr/sbin/lkmd-modprobe, lkmd running: helper -> socket -> lkmd -> libkmod
+  lkmd   /usr/sbin/lkmd-modprobe, lkmd running: helper -> socket -> lkmd -> libkmod, with
+         the requester read from lkmd's tracefs instance and /proc (tracefs mounted)
+  untraced  the same lkmd with --tracefs pointing nowhere: what reading the requester costs
   kmod   /usr/sbin/modprobe: kmod's modprobe, what distributions ship
   floor  a static no-op helper that exits 0 at once: the mount then fails (ENODEV), and its
          time is the floor any helper pays (usermode-helper spawn, loop setup, the mount call)
 
-The order of the three rotates every round. loop and the nls modules stay loaded, so every
+The order of the variants rotates every round; lkmd is restarted when the variant needs the
+other tracing setting (the restart is not timed). loop and the nls modules stay loaded, so every
 mount makes exactly one request (fs-vfat), which loads fat and vfat. Not a meson test.
 """
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import re
@@ -41,7 +43,9 @@ IMAGE = "/images/vfat0.img"
 NOOP_SOURCE = """\
 void _start(void) { __asm__ volatile("mov $60, %eax\\n\\txor %edi, %edi\\n\\tsyscall"); }
 """
-VARIANTS = {"lkmd": LKMD_MODPROBE, "kmod": KMOD_MODPROBE, "floor": NOOP}
+VARIANTS = {"lkmd": LKMD_MODPROBE, "untraced": LKMD_MODPROBE, "kmod": KMOD_MODPROBE,
+            "floor": NOOP}
+TRACEFS = "/sys/kernel/tracing"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -68,16 +72,9 @@ def one_mount(g: Guest, variant: str) -> float:
     return int(m.group(1)) / 1000.0  # ms
 
 
-def daemon_times(g: Guest) -> list[float]:
-    """lkmd's own time on fs-vfat requests (duration_usec), if lkmctl has the requests verb."""
-    rc, out = g.run("lkmctl --json requests")
-    if rc != 0:
-        return []
-    try:
-        return [r["duration_usec"] / 1000.0 for r in json.loads(out)
-                if r.get("request") == "fs-vfat" and r.get("result") == "loaded"]
-    except (ValueError, KeyError, TypeError):
-        return []
+def start_lkmd(g: Guest, traced: bool) -> None:
+    g.stop_lkmd()
+    g.start_lkmd(["--coldplug=no", f"--tracefs={TRACEFS if traced else '/nonexistent'}"])
 
 
 def main() -> int:
@@ -97,7 +94,9 @@ def main() -> int:
     with g:
         print(f"# kernel {g.kernel.package} {g.kernel.version}, booted in {g.boot_seconds:.1f} s",
               flush=True)
-        g.start_lkmd()
+        g.check(f"mount -t tracefs tracefs {TRACEFS}")
+        traced = True
+        start_lkmd(g, traced)
         # The first mount loads loop and the nls modules, which then stay.
         g.check(f"mkdir -p /mnt/b && mount -t vfat -o loop {IMAGE} /mnt/b && umount /mnt/b")
         mods = g.modules()
@@ -108,8 +107,11 @@ def main() -> int:
         names = list(VARIANTS)
         times: dict[str, list[float]] = {v: [] for v in names}
         for r in range(args.warmup + args.rounds):
-            order = names[r % 3:] + names[:r % 3]
+            order = names[r % len(names):] + names[:r % len(names)]
             for v in order:
+                if v in ("lkmd", "untraced") and traced != (v == "lkmd"):
+                    traced = v == "lkmd"
+                    start_lkmd(g, traced)
                 ms = one_mount(g, v)
                 if r >= args.warmup:
                     times[v].append(ms)
@@ -117,7 +119,6 @@ def main() -> int:
                 print(f"# round {r - args.warmup + 1}: " + "  ".join(
                     f"{v} {times[v][-1]:.1f}" for v in names) + " ms", flush=True)
         g.set_modprobe(KMOD_MODPROBE)
-        daemon = daemon_times(g)
         expected_nls = {"nls_cp437", "nls_ascii"} <= g.modules()
 
     med = {v: statistics.median(times[v]) for v in names}
@@ -137,9 +138,8 @@ def main() -> int:
     print(f"lkmd / kmod = {med['lkmd'] / med['kmod']:.2f}, floor / kmod = "
           f"{med['floor'] / med['kmod']:.2f}; above the floor: lkmd {med['lkmd'] - med['floor']:.1f} ms, "
           f"kmod {med['kmod'] - med['floor']:.1f} ms")
-    if daemon:
-        print(f"lkmd's own time per fs-vfat request (duration_usec): median "
-              f"{statistics.median(daemon):.1f} ms over {len(daemon)} requests")
+    print(f"reading the requester (tracefs and /proc): lkmd / untraced = "
+          f"{med['lkmd'] / med['untraced']:.2f}, {med['lkmd'] - med['untraced']:+.1f} ms per request")
     if not expected_nls:
         print("warning: the nls modules were not loaded at the end: some mounts made more requests")
     return 0

@@ -77,7 +77,8 @@ void countFallback(const char *socketPath) {
         const unsigned long long count = n > 0 ? std::strtoull(text, nullptr, 10) : 0;
         const int length = std::snprintf(text, sizeof(text), "%llu\n", count + 1);
         if (length > 0 && pwrite(fd, text, static_cast<std::size_t>(length), 0) == length)
-            [[maybe_unused]] const int ignored = ftruncate(fd, length);
+            [[maybe_unused]]
+            const int ignored = ftruncate(fd, length);
     }
     close(fd);
 }

@@ -111,10 +111,9 @@ private:
         std::error_code ec;
         std::filesystem::create_directories(options_.runtimeDir, ec);
         stateFile_ = std::make_unique<StateFile>(options_.runtimeDir / "modules.state");
-        coordinator_ = std::make_unique<LoadCoordinator>(*loopBackend_, *pool_, *scheduler_,
-                                                         registry_, *kernel_, events_,
-                                                         stateFile_.get(), &insertingThreads_,
-                                                         &metrics_);
+        coordinator_ = std::make_unique<LoadCoordinator>(
+            *loopBackend_, *pool_, *scheduler_, registry_, *kernel_, events_, stateFile_.get(),
+            &insertingThreads_, &metrics_);
         requesters_ = std::make_unique<RequesterMatcher>(
             *scheduler_, [this](const TraceRecord &record) { return identify(record); });
         loader_ = std::make_unique<Loader>(*loopBackend_, *coordinator_, requests_, *scheduler_,
@@ -130,12 +129,12 @@ private:
         loader_->setPolicy(config.policy);
         autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
                                                  *probe_, config.autoclean, &metrics_);
-        metricsExport_ = std::make_unique<MetricsExport>(
-            metrics_, *scheduler_, *pool_, options_.metricsDir,
-            options_.runtimeDir / "helper-fallbacks", [this] {
-                if (service_)
-                    service_->metricsChanged();
-            });
+        metricsExport_ =
+            std::make_unique<MetricsExport>(metrics_, *scheduler_, *pool_, options_.metricsDir,
+                                            options_.runtimeDir / "helper-fallbacks", [this] {
+                                                if (service_)
+                                                    service_->metricsChanged();
+                                            });
         metricsExport_->schedule();
         events_.add(autoclean_.get());
         // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a

@@ -49,8 +49,8 @@ void MetricsExport::publish() {
             std::error_code ec;
             if (textfileDir_.empty() || !std::filesystem::is_directory(textfileDir_, ec))
                 return;
-            runner_.submit([dir = textfileDir_,
-                            text = metrics_.exposition()](ModuleBackend &) -> JobRunner::Completion {
+            runner_.submit([dir = textfileDir_, text = metrics_.exposition()](
+                               ModuleBackend &) -> JobRunner::Completion {
                 const std::filesystem::path temporary = dir / "lkmd.prom.tmp";
                 {
                     std::ofstream out(temporary, std::ios::trunc);

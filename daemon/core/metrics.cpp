@@ -55,11 +55,10 @@ void Histogram::appendSeries(const std::string &name, const std::string &labels,
                              std::vector<std::pair<std::string, double>> *series) const {
     const std::string prefix = labels.empty() ? "" : labels + ",";
     for (std::size_t i = 0; i < kBuckets.size(); ++i)
-        series->emplace_back(name + "_bucket{" + prefix + "le=\"" + bucketBound(kBuckets[i]) +
-                                 "\"}",
-                             static_cast<double>(counts_[i]));
-    series->emplace_back(name + "_bucket{" + prefix + "le=\"+Inf\"}",
-                         static_cast<double>(count_));
+        series->emplace_back(
+            name + "_bucket{" + prefix + "le=\"" + bucketBound(kBuckets[i]) + "\"}",
+            static_cast<double>(counts_[i]));
+    series->emplace_back(name + "_bucket{" + prefix + "le=\"+Inf\"}", static_cast<double>(count_));
     const std::string plain = labels.empty() ? "" : "{" + labels + "}";
     series->emplace_back(name + "_sum" + plain, sumSeconds_);
     series->emplace_back(name + "_count" + plain, static_cast<double>(count_));
@@ -105,9 +104,9 @@ void Metrics::setAutocleanCandidates(std::size_t count) {
 std::vector<std::pair<std::string, double>> Metrics::series() const {
     std::vector<std::pair<std::string, double>> out;
     for (const auto &[key, count] : requests_)
-        out.emplace_back("lkmd_requests_total{origin=\"" + key.first + "\",result=\"" +
-                             key.second + "\"}",
-                         static_cast<double>(count));
+        out.emplace_back(
+            "lkmd_requests_total{origin=\"" + key.first + "\",result=\"" + key.second + "\"}",
+            static_cast<double>(count));
     out.emplace_back("lkmd_refusals_total", static_cast<double>(refusals_));
     for (const auto &[origin, count] : insertions_)
         out.emplace_back("lkmd_insertions_total{origin=\"" + origin + "\"}",

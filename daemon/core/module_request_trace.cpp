@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "module_request_trace.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace lkmd {
@@ -56,8 +57,12 @@ std::optional<TraceRecord> parseModuleRequestTrace(std::string_view line) {
     const std::size_t callSite = fields.rfind(" call_site=");
     if (callSite == std::string_view::npos)
         return std::nullopt;
-    std::string_view symbol = fields.substr(callSite + 11);
-    record.callSite = std::string(symbol.substr(0, symbol.find('+')));
+    // "alg_bind+0x5c/0x1a0 [af_alg]": the function, and the module it is in, if any.
+    const std::string_view symbol = fields.substr(callSite + 11);
+    const std::size_t module = symbol.find(" [");
+    record.callSite = std::string(symbol.substr(0, std::min(symbol.find('+'), module)));
+    if (module != std::string_view::npos)
+        record.callSite += symbol.substr(module);
     fields = fields.substr(0, callSite);
     const std::size_t wait = fields.rfind(" wait=");
     if (wait == std::string_view::npos)

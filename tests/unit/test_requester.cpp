@@ -43,6 +43,15 @@ TEST(ModuleRequestTrace, UserTextCannotConfuseTheParser) {
     EXPECT_EQ(record->timestampUsec, 12'500'000u);
 }
 
+TEST(ModuleRequestTrace, KeepsTheModuleOfTheCallSite) {
+    const auto record = parseModuleRequestTrace(
+        " lkmd-vmtools-298 [000] ..... 88.1: module_request: algif-aead wait=1 "
+        "call_site=alg_bind+0x5c/0x1a0 [af_alg]");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->callSite, "alg_bind [af_alg]");
+    EXPECT_EQ(record->comm, "lkmd-vmtools");
+}
+
 TEST(ModuleRequestTrace, RefusesOtherEventsAndJunk) {
     for (const char *line : {"", "# tracer: nop", "   sh-1 [000] ..... 1.0: sched_switch: prev=x",
                              "   sh-1 [000] ..... 1.0: module_request: wait=1 call_site=x",
