@@ -290,7 +290,8 @@ int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *
         const int r = self->reload_ ? self->reload_(&problems) : -EOPNOTSUPP;
         if (r == -EBADMSG)
             return sd_bus_error_setf(error, bus::kErrorInvalidConfig,
-                                     "kept the running configuration: %s", problems.c_str());
+                                     "applied the configuration without these lines: %s",
+                                     problems.c_str());
         if (r < 0)
             return r;
         return sd_bus_reply_method_return(m, nullptr);

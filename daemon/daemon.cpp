@@ -49,19 +49,14 @@ int activatedRequestSocket() {
     return -1;
 }
 
-// Logs what loadConfig found; true when the configuration may be put in force whole.
-bool reportConfig(const std::vector<ConfigDiagnostic> &diagnostics, std::string *problems) {
-    bool fatal = false;
+// Logs every problem loadConfig found; they are in force all the same, minus the bad lines.
+std::vector<std::string> reportConfig(const std::vector<ConfigDiagnostic> &diagnostics) {
+    std::vector<std::string> problems;
     for (const ConfigDiagnostic &diagnostic : diagnostics) {
-        logger("lkmd")->log(diagnostic.fatal ? spdlog::level::err : spdlog::level::warn, "{}",
-                            formatDiagnostic(diagnostic));
-        if (diagnostic.fatal && diagnostic.line > 0) {
-            fatal = true;
-            if (problems != nullptr)
-                *problems += (problems->empty() ? "" : "; ") + formatDiagnostic(diagnostic);
-        }
+        problems.push_back(formatDiagnostic(diagnostic));
+        logger("lkmd")->error("{}", problems.back());
     }
-    return !fatal;
+    return problems;
 }
 
 class Daemon {
@@ -124,9 +119,11 @@ private:
         queries_ = std::make_unique<ModuleQueries>(*loopBackend_, registry_, *kernel_);
 
         std::vector<ConfigDiagnostic> diagnostics;
-        Config config = loadConfig(options_.configDir, &diagnostics);
-        reportConfig(diagnostics, nullptr);
+        Config config = loadConfig(configSearch(options_), &diagnostics);
+        configProblems_ = reportConfig(diagnostics);
+        configFiles_ = config.files;
         loader_->setPolicy(config.policy);
+        loader_->setRequestLimit(config.limit);
         autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
                                                  *probe_, config.autoclean, &metrics_);
         metricsExport_ =
@@ -303,36 +300,37 @@ private:
         coordinator_->setIdleHandler([this] { sd_event_exit(event_.get(), 0); });
     }
 
-    // Keeps the running configuration whole when the new one has an error anywhere.
+    // Puts every valid line in force, as at start: a bad line never costs the rules around it.
+    // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so.
     int reload(std::string *problems) {
         std::vector<ConfigDiagnostic> diagnostics;
-        Config next = loadConfig(options_.configDir, &diagnostics);
-        if (!reportConfig(diagnostics, problems)) {
-            logger("lkmd")->warn("Configuration has errors, keeping the running one");
-            return -EBADMSG;
-        }
-        // The one step that can fail for another reason than the files: first, so that a
-        // failure leaves everything as it was.
+        Config next = loadConfig(configSearch(options_), &diagnostics);
+        configProblems_ = reportConfig(diagnostics);
+        configFiles_ = next.files;
+        loader_->setPolicy(next.policy);
+        loader_->setRequestLimit(next.limit);
+        autoclean_->setSettings(next.autoclean);
+        // The hotplug monitor is the one step that can fail for another reason than the files;
+        // then the running hotplug settings stay. A switch to load catches up on the devices
+        // that appeared meanwhile, as coldplug does at start (when Coldplug= allows), under the
+        // new policy.
         const HotplugSettings nextHotplug = effectiveHotplug(next, options_);
-        // A switch to load catches up on the devices that appeared meanwhile, as coldplug does
-        // at start (when Coldplug= allows); under the new policy, so after it is in force.
         const bool catchUp = nextHotplug.mode == HotplugMode::Load &&
                              hotplugSettings_.mode != HotplugMode::Load && nextHotplug.coldplug;
-        const int error = hotplug_->apply(nextHotplug, false);
-        if (error < 0) {
-            const std::string why =
-                std::string("could not listen for uevents: ") + std::strerror(-error);
-            logger("hotplug")->error("{}; keeping the running configuration", why);
-            *problems = why;
-            return -EBADMSG;
+        if (const int error = hotplug_->apply(nextHotplug, false); error < 0) {
+            configProblems_.push_back(std::string("could not listen for uevents: ") +
+                                      std::strerror(-error) + "; keeping the hotplug settings");
+            logger("hotplug")->error("{}", configProblems_.back());
+        } else {
+            hotplugSettings_ = nextHotplug;
+            if (catchUp)
+                hotplug_->coldplug();
         }
-        hotplugSettings_ = nextHotplug;
-        loader_->setPolicy(next.policy);
-        autoclean_->setSettings(next.autoclean);
-        logger("lkmd")->info("Reloaded the configuration from '{}'", options_.configDir.string());
-        if (catchUp)
-            hotplug_->coldplug();
-        return 0;
+        logger("lkmd")->info("Reloaded the configuration ({} files, {} problems)",
+                             configFiles_.size(), configProblems_.size());
+        for (const std::string &problem : configProblems_)
+            *problems += (problems->empty() ? "" : "; ") + problem;
+        return configProblems_.empty() ? 0 : -EBADMSG;
     }
 
     const Options &options_;
@@ -364,6 +362,8 @@ private:
     std::unique_ptr<RequestServer> requestServer_;
     std::vector<EventSourcePtr> signalSources_;
     bool stopping_ = false;
+    std::vector<std::string> configFiles_;
+    std::vector<std::string> configProblems_;
     // Declared last, so destroyed first: jobs still queued or running use what the members
     // above own, and the pool's destructor waits for them.
     std::unique_ptr<WorkerPool> pool_;

@@ -16,6 +16,7 @@ enum : int {
     kOptModuleDir,
     kOptRuntimeDir,
     kOptConfigDir,
+    kOptVendorConfigDir,
     kOptTracefs,
     kOptMetricsDir,
     kOptHotplug,
@@ -36,7 +37,9 @@ void printHelp() {
         "     --procfs=DIR        Where procfs is mounted (default: /proc)\n"
         "     --module-dir=DIR    Module tree (default: /lib/modules/$(uname -r))\n"
         "     --runtime-dir=DIR   State and the kernel-request socket (default: %s)\n"
-        "     --config-dir=DIR    Where lkmd.conf and lkmd.conf.d/ are (default: %s)\n"
+        "     --config-dir=DIR    The administrator's lkmd.conf, lkmd.conf.d/ and profiles/\n"
+        "                         (default: %s)\n"
+        "     --vendor-config-dir=DIR  The package's (default: %s)\n"
         "     --tracefs=DIR       Where tracefs is mounted, to learn who made each kernel\n"
         "                         request (default: /sys/kernel/tracing)\n"
         "     --metrics-dir=DIR   Write lkmd.prom there for node-exporter, if DIR exists\n"
@@ -44,7 +47,7 @@ void printHelp() {
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
         "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
         "     --uevent-source=SRC auto, kernel or udev (default: auto)\n",
-        LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR);
+        LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR, LKMD_VENDOR_DIR);
 }
 
 bool parseLevel(const std::string &text, spdlog::level::level_enum *level) {
@@ -75,6 +78,7 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"module-dir", required_argument, nullptr, kOptModuleDir},
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
+        {"vendor-config-dir", required_argument, nullptr, kOptVendorConfigDir},
         {"tracefs", required_argument, nullptr, kOptTracefs},
         {"metrics-dir", required_argument, nullptr, kOptMetricsDir},
         {"hotplug", required_argument, nullptr, kOptHotplug},
@@ -115,6 +119,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptConfigDir:
                 options->configDir = optarg;
+                break;
+            case kOptVendorConfigDir:
+                options->vendorConfigDir = optarg;
                 break;
             case kOptTracefs:
                 options->tracefs = optarg;
@@ -164,6 +171,10 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         return ParseResult::UsageError;
     }
     return ParseResult::Run;
+}
+
+ConfigSearch configSearch(const Options &options) {
+    return {{options.configDir, options.runtimeDir, options.vendorConfigDir}};
 }
 
 HotplugSettings effectiveHotplug(const Config &config, const Options &options) {

@@ -18,6 +18,7 @@ struct Options {
     std::filesystem::path moduleDir;  // empty: libkmod's default, /lib/modules/$(uname -r)
     std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
+    std::filesystem::path vendorConfigDir = LKMD_VENDOR_DIR;
     std::filesystem::path tracefs = "/sys/kernel/tracing";
     std::filesystem::path metricsDir = "/var/lib/prometheus/node-exporter";
     spdlog::level::level_enum logLevel = spdlog::level::info;
@@ -33,6 +34,10 @@ enum class ParseResult { Run, ExitSuccess, UsageError };
 
 // Prints --help and --version output to stdout; on a usage error fills *error.
 ParseResult parseOptions(int argc, char **argv, Options *options, std::string *error);
+
+// Where configuration is looked for: --config-dir (/etc/lkmd), --runtime-dir (/run/lkmd),
+// --vendor-config-dir (/usr/lib/lkmd), in that order of precedence.
+ConfigSearch configSearch(const Options &options);
 
 // The [Hotplug] settings in force: the configuration's, with what the command line gave on top
 // (also on reload).

@@ -4,10 +4,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 
-#include "kernel_state.h"
 #include "request_name.h"
 
 // Hand-written rather than inih: diagnostics need the line of every semantic error (an invalid
@@ -37,16 +35,319 @@ bool isGlobChar(char c) {
     return c == '*' || c == '?' || c == '[' || c == ']' || c == '!';
 }
 
-// A pattern is valid when the name it would match with its glob characters removed is valid.
-const char *whyInvalidPattern(const std::string &pattern) {
+std::string withoutGlobChars(const std::string &pattern) {
     std::string literal;
     for (char c : pattern)
         if (!isGlobChar(c))
             literal += c;
+    return literal;
+}
+
+// A request pattern is valid when the name it would match with its glob characters removed is.
+const char *whyInvalidRequestPattern(const std::string &pattern) {
+    const std::string literal = withoutGlobChars(pattern);
     if (literal.empty())
         return pattern.empty() ? "empty pattern" : nullptr;
     return whyInvalidRequestName(literal);
 }
+
+// A module pattern holds module-name characters and glob characters only: a '.' would be cut
+// by libkmod and never match.
+const char *whyInvalidModulePattern(const std::string &pattern) {
+    const std::string literal = withoutGlobChars(pattern);
+    if (literal.empty())
+        return pattern.empty() ? "empty pattern" : nullptr;
+    return whyInvalidModuleName(literal);
+}
+
+// What one [Section] builds while its lines are read.
+struct Reader {
+    const std::string &file;
+    Config &config;
+    std::vector<ConfigDiagnostic> &diagnostics;
+    const std::string &profile;
+    std::string section;
+    bool sectionValid = false;
+    int line = 0;
+    std::optional<Rule> rule;  // the [Rule] being read
+
+    std::string here() const { return file + ":" + std::to_string(line); }
+    void report(const std::string &message) { diagnostics.push_back({file, line, message}); }
+
+    void finishRule() {
+        if (!rule)
+            return;
+        if (rule->modules.empty() && rule->requests.empty())
+            diagnostics.push_back(
+                {file, std::stoi(rule->where.substr(rule->where.rfind(':') + 1)),
+                 "[Rule] with neither Modules= nor Requests= is about nothing, ignoring it"});
+        else if (rule->allows && !rule->profile.empty())
+            diagnostics.push_back({file, std::stoi(rule->where.substr(rule->where.rfind(':') + 1)),
+                                   "a profile cannot allow, ignoring the rule"});
+        else
+            config.policy.rules.push_back(std::move(*rule));
+        rule.reset();
+    }
+
+    // Each value of a list on its own: a bad one is reported and skipped, the others count.
+    template <typename Why, typename Add>
+    void eachValue(const std::string &key, const std::vector<std::string> &values, Why why,
+                   Add add) {
+        for (const std::string &value : values) {
+            if (const char *problem = why(value))
+                report("invalid value '" + value + "' in " + key + "=: " + problem +
+                       ", ignoring it");
+            else
+                add(value);
+        }
+    }
+
+    void patterns(const std::string &key, const std::vector<std::string> &values, bool modules,
+                  std::vector<Pattern> *list) {
+        if (values.empty()) {
+            list->clear();  // an empty assignment resets the list, as in systemd's units
+            return;
+        }
+        eachValue(key, values, modules ? whyInvalidModulePattern : whyInvalidRequestPattern,
+                  [&](const std::string &value) {
+                      list->push_back({modules ? normalizeModuleName(value) : value, here()});
+                  });
+    }
+
+    void deny(const std::string &key, const std::vector<std::string> &values) {
+        Policy &policy = config.policy;
+        if (key == "Modules")
+            patterns(key, values, true, &policy.denyModules);
+        else if (key == "Requests")
+            patterns(key, values, false, &policy.denyRequests);
+        else
+            report("unknown key '" + key + "' in [Deny], ignoring it");
+    }
+
+    void requesters(const std::string &key, const std::vector<std::string> &values,
+                    std::vector<RequesterMatch> *list) {
+        if (values.empty())
+            list->clear();
+        for (const std::string &value : values) {
+            RequesterMatch match;
+            if (const char *why = parseRequesterMatch(value, &match))
+                report("invalid value '" + value + "' in " + key + "=: " + why + ", ignoring it");
+            else
+                list->push_back(match);
+        }
+    }
+
+    void ruleKey(const std::string &key, std::string_view rawValue,
+                 const std::vector<std::string> &values) {
+        if (key == "Modules")
+            patterns(key, values, true, &rule->modules);
+        else if (key == "Requests")
+            patterns(key, values, false, &rule->requests);
+        else if (key == "Requesters")
+            requesters(key, values, &rule->requesters);
+        else if (key == "Except")
+            requesters(key, values, &rule->except);
+        else if (key == "Reason")
+            rule->reason = std::string(rawValue);
+        else if (key == "Action" && (rawValue == "deny" || rawValue == "allow"))
+            rule->allows = rawValue == "allow";
+        else if (key == "Action")
+            report("Action= takes deny or allow, ignoring it");
+        else
+            report("unknown key '" + key + "' in [Rule], ignoring it");
+    }
+
+    void policyKey(const std::string &key, const std::vector<std::string> &values) {
+        Policy &policy = config.policy;
+        if (key == "Mode") {
+            PolicyMode mode;
+            if (values.size() != 1 || !parsePolicyMode(values.front(), &mode)) {
+                report("Mode= takes off, audit or enforce; keeping " +
+                       std::string(policyModeName(policy.mode)));
+                return;
+            }
+            policy.mode = mode;
+            policy.modeWhere = here();
+        } else if (key == "Allow") {
+            // A name in the allow-list may be a request (class) or a module.
+            if (values.empty())
+                policy.allow.clear();
+            eachValue(key, values, whyInvalidRequestPattern, [&](const std::string &value) {
+                policy.allow.push_back({value, here()});
+            });
+        } else if (key == "DenyUserNamespaces") {
+            // Sugar for a rule: these, from any user namespace but the host's.
+            Rule sugar;
+            sugar.requesters.push_back({RequesterMatch::Kind::UserNamespace, {}});
+            sugar.where = here();
+            sugar.reason = "requested from a user namespace (DenyUserNamespaces=)";
+            for (const std::string &value : values) {
+                const bool asModule = whyInvalidModulePattern(value) == nullptr;
+                if (!asModule && whyInvalidRequestPattern(value) != nullptr) {
+                    report("invalid value '" + value + "' in DenyUserNamespaces=, ignoring it");
+                    continue;
+                }
+                if (asModule)
+                    sugar.modules.push_back({normalizeModuleName(value), here()});
+                sugar.requests.push_back({value, here()});
+            }
+            if (!sugar.requests.empty())
+                policy.rules.push_back(std::move(sugar));
+        } else if (key == "Profile") {
+            if (values.empty())
+                config.profiles.clear();
+            for (const std::string &value : values) {
+                const std::size_t colon = value.find(':');
+                ProfileUse use{value.substr(0, colon), std::nullopt, here()};
+                PolicyMode mode;
+                if (colon != std::string::npos &&
+                    !parsePolicyMode(value.substr(colon + 1), &mode)) {
+                    report("invalid mode in Profile=" + value + ", ignoring it");
+                    continue;
+                }
+                if (colon != std::string::npos)
+                    use.mode = mode;
+                if (whyInvalidModuleName(use.name) != nullptr) {
+                    report("invalid profile name '" + use.name + "', ignoring it");
+                    continue;
+                }
+                config.profiles.push_back(std::move(use));
+            }
+        } else if (key == "RequestLimitBurst") {
+            unsigned long burst = 0;
+            if (values.size() != 1 ||
+                (burst = std::strtoul(values.front().c_str(), nullptr, 10)) == 0 ||
+                burst > 1'000'000)
+                report("RequestLimitBurst= takes a number from 1 to 1000000, ignoring it");
+            else
+                config.limit.burst = static_cast<std::uint32_t>(burst);
+        } else if (key == "RequestLimitIntervalSec") {
+            std::uint64_t usec = 0;
+            if (values.empty() || !parseTimespan(joinedWords(values), &usec) || usec == 0)
+                report("RequestLimitIntervalSec= takes a time span, ignoring it");
+            else
+                config.limit.intervalUsec = usec;
+        } else {
+            report("unknown key '" + key + "' in [Policy], ignoring it");
+        }
+    }
+
+    static std::string joinedWords(const std::vector<std::string> &values) {
+        std::string text;
+        for (const std::string &value : values)
+            text += (text.empty() ? "" : " ") + value;
+        return text;
+    }
+
+    void hotplugKey(const std::string &key, const std::vector<std::string> &values) {
+        HotplugSettings &hotplug = config.hotplug;
+        const std::string value = values.size() == 1 ? values.front() : std::string();
+        bool valid = true;
+        if (key == "Mode")
+            valid = parseHotplugMode(value, &hotplug.mode);
+        else if (key == "Coldplug")
+            valid = parseBoolean(value, &hotplug.coldplug);
+        else if (key == "Source")
+            valid = parseUeventSource(value, &hotplug.source);
+        else
+            report("unknown key '" + key + "' in [Hotplug], ignoring it");
+        if (!valid)
+            report("invalid value for " + key + "=, ignoring it");
+    }
+
+    void autocleanKey(const std::string &key, const std::vector<std::string> &values) {
+        AutocleanSettings &autoclean = config.autoclean;
+        if (key == "IdleTimeout") {
+            std::uint64_t usec = 0;
+            if (!parseTimespan(joinedWords(values), &usec))
+                report("invalid time span for IdleTimeout=, keeping " +
+                       formatTimespan(autoclean.idleTimeoutUsec));
+            else
+                autoclean.idleTimeoutUsec = usec;
+        } else if (key == "Keep") {
+            if (values.empty())
+                autoclean.keep.clear();
+            eachValue(
+                key, values, [](const std::string &v) { return whyInvalidModuleName(v); },
+                [&](const std::string &value) {
+                    autoclean.keep.push_back(normalizeModuleName(value));
+                });
+        } else if (key == "ModuleTimeout" || key == "RequestTimeout") {
+            const bool perModule = key == "ModuleTimeout";
+            auto &list = perModule ? autoclean.moduleTimeouts : autoclean.requestTimeouts;
+            if (values.empty())
+                list.clear();
+            for (const std::string &value : values) {
+                const std::size_t colon = value.rfind(':');
+                std::uint64_t usec = 0;
+                const std::string name = colon == std::string::npos ? "" : value.substr(0, colon);
+                const char *why = name.empty() ? "expected NAME:DURATION"
+                                  : perModule  ? whyInvalidModuleName(name)
+                                               : whyInvalidRequestPattern(name);
+                if (why == nullptr && !parseTimespan(value.substr(colon + 1), &usec))
+                    why = "invalid time span";
+                if (why != nullptr)
+                    report("invalid entry '" + value + "' in " + key + "=: " + why +
+                           ", ignoring it");
+                else
+                    list.emplace_back(perModule ? normalizeModuleName(name) : name, usec);
+            }
+        } else {
+            report("unknown key '" + key + "' in [Autoclean], ignoring it");
+        }
+    }
+
+    void header(std::string_view text) {
+        finishRule();
+        if (text.back() != ']' || text.size() < 3) {
+            report("malformed section header '" + std::string(text) +
+                   "', ignoring the lines up to the next section");
+            sectionValid = false;
+            return;
+        }
+        section = std::string(text.substr(1, text.size() - 2));
+        sectionValid = true;
+        static const char *kSections[] = {"Deny", "Policy", "Rule", "Hotplug", "Autoclean"};
+        if (std::find(std::begin(kSections), std::end(kSections), section) == std::end(kSections)) {
+            report("unknown section [" + section + "], ignoring it");
+            sectionValid = false;
+        } else if (!profile.empty() && section != "Rule") {
+            report("a profile holds [Rule] sections only, ignoring [" + section + "]");
+            sectionValid = false;
+        } else if (section == "Rule") {
+            rule.emplace();
+            rule->where = here();
+            rule->profile = profile;
+        }
+    }
+
+    void assignment(std::string_view text) {
+        const std::size_t equals = text.find('=');
+        if (equals == std::string_view::npos) {
+            report("expected Key=Value, got '" + std::string(text) + "', ignoring it");
+            return;
+        }
+        if (!sectionValid) {
+            if (section.empty())
+                report("'" + std::string(trim(text.substr(0, equals))) +
+                       "' outside of a section, ignoring it");
+            return;  // an unusable section was reported once, at its header
+        }
+        const std::string key(trim(text.substr(0, equals)));
+        const std::string_view rawValue = trim(text.substr(equals + 1));
+        const std::vector<std::string> values = words(rawValue);
+        if (section == "Deny")
+            deny(key, values);
+        else if (section == "Rule")
+            ruleKey(key, rawValue, values);
+        else if (section == "Policy")
+            policyKey(key, values);
+        else if (section == "Hotplug")
+            hotplugKey(key, values);
+        else if (section == "Autoclean")
+            autocleanKey(key, values);
+    }
+};
 
 }  // namespace
 
@@ -84,41 +385,6 @@ bool parseBoolean(std::string_view text, bool *value) {
     return true;
 }
 
-bool parseDuration(std::string_view text, std::uint64_t *usec) {
-    if (text == "never" || text == "infinity") {
-        *usec = kNever;
-        return true;
-    }
-    std::size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
-        ++digits;
-    if (digits == 0 || digits > 9)
-        return false;
-    const std::uint64_t number = std::stoull(std::string(text.substr(0, digits)));
-    const std::string_view unit = text.substr(digits);
-    std::uint64_t scale;
-    if (unit.empty() || unit == "s" || unit == "sec")
-        scale = 1'000'000;
-    else if (unit == "ms")
-        scale = 1'000;
-    else if (unit == "min" || unit == "m")
-        scale = 60'000'000;
-    else if (unit == "h")
-        scale = 3'600'000'000;
-    else
-        return false;
-    *usec = number * scale;
-    return true;
-}
-
-std::string formatDuration(std::uint64_t usec) {
-    if (usec == kNever)
-        return "never";
-    if (usec % 1'000'000 != 0)
-        return std::to_string(usec / 1000) + "ms";
-    return std::to_string(usec / 1'000'000) + "s";
-}
-
 std::uint64_t AutocleanSettings::timeoutFor(const std::string &module,
                                             const std::string &trigger) const {
     for (const auto &[name, usec] : moduleTimeouts)
@@ -134,178 +400,29 @@ bool AutocleanSettings::keeps(const std::string &module) const {
     return std::find(keep.begin(), keep.end(), module) != keep.end();
 }
 
-const std::string *Policy::ruleDenyingRequest(std::string_view request) const {
-    const std::string name(request);
-    for (const std::string &pattern : denyRequests)
-        if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0)
-            return &pattern;
-    return nullptr;
-}
-
-bool Policy::deniesModule(const std::string &module) const {
-    return std::find(denyModules.begin(), denyModules.end(), normalizeModuleName(module)) !=
-           denyModules.end();
-}
-
 std::string formatDiagnostic(const ConfigDiagnostic &diagnostic) {
     std::string text = diagnostic.file;
     if (diagnostic.line > 0)
         text += ":" + std::to_string(diagnostic.line);
-    return text + ": " + diagnostic.message + (diagnostic.fatal ? ", ignoring the file" : "");
+    return text + ": " + diagnostic.message;
 }
 
-bool parseConfigText(std::string_view text, const std::string &file, Config *config,
-                     std::vector<ConfigDiagnostic> *diagnostics) {
-    Config parsed = *config;
-    std::string section;
-    bool ok = true;
-    int number = 0;
-    auto report = [&](const std::string &message, bool fatal) {
-        diagnostics->push_back({file, number, message, fatal});
-        ok = ok && !fatal;
-    };
-
+void parseConfigText(std::string_view text, const std::string &file, Config *config,
+                     std::vector<ConfigDiagnostic> *diagnostics, const std::string &profile) {
+    Reader reader{file, *config, *diagnostics, profile};
     while (!text.empty()) {
-        ++number;
+        ++reader.line;
         const std::size_t newline = text.find('\n');
         const std::string_view line = trim(text.substr(0, newline));
         text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
         if (line.empty() || line[0] == '#' || line[0] == ';')
             continue;
-        if (line[0] == '[') {
-            if (line.back() != ']' || line.size() < 3) {
-                report("malformed section header '" + std::string(line) + "'", true);
-                continue;
-            }
-            section = std::string(line.substr(1, line.size() - 2));
-            if (section != "Deny" && section != "Hotplug" && section != "Autoclean")
-                report("unknown section [" + section + "]", false);
-            continue;
-        }
-        const std::size_t equals = line.find('=');
-        if (equals == std::string_view::npos) {
-            report("expected Key=Value, got '" + std::string(line) + "'", true);
-            continue;
-        }
-        const std::string key(trim(line.substr(0, equals)));
-        const std::vector<std::string> values = words(line.substr(equals + 1));
-        if (section.empty()) {
-            report("'" + key + "' outside of a section", true);
-            continue;
-        }
-        if (section == "Hotplug") {
-            const std::string value = values.size() == 1 ? values.front() : std::string();
-            bool valid = true;
-            if (key == "Mode")
-                valid = parseHotplugMode(value, &parsed.hotplug.mode);
-            else if (key == "Coldplug")
-                valid = parseBoolean(value, &parsed.hotplug.coldplug);
-            else if (key == "Source")
-                valid = parseUeventSource(value, &parsed.hotplug.source);
-            else
-                report("unknown key '" + key + "' in [Hotplug]", false);
-            if (!valid)
-                report("invalid value for " + key + "=", true);
-            continue;
-        }
-        if (section == "Autoclean") {
-            AutocleanSettings &autoclean = parsed.autoclean;
-            if (key == "IdleTimeout") {
-                if (values.size() != 1 ||
-                    !parseDuration(values.front(), &autoclean.idleTimeoutUsec))
-                    report("invalid duration for IdleTimeout=", true);
-            } else if (key == "Keep") {
-                if (values.empty())
-                    autoclean.keep.clear();
-                for (const std::string &value : values) {
-                    if (const char *why = whyInvalidRequestName(value))
-                        report("invalid module name '" + value + "' in Keep=: " + why, true);
-                    else
-                        autoclean.keep.push_back(normalizeModuleName(value));
-                }
-            } else if (key == "ModuleTimeout" || key == "RequestTimeout") {
-                const bool perModule = key == "ModuleTimeout";
-                auto &list = perModule ? autoclean.moduleTimeouts : autoclean.requestTimeouts;
-                if (values.empty())
-                    list.clear();
-                for (const std::string &value : values) {
-                    const std::size_t colon = value.rfind(':');
-                    std::uint64_t usec = 0;
-                    const std::string name =
-                        colon == std::string::npos ? "" : value.substr(0, colon);
-                    const char *why = name.empty() ? "expected NAME:DURATION"
-                                      : perModule  ? whyInvalidRequestName(name)
-                                                   : whyInvalidPattern(name);
-                    if (why == nullptr && !parseDuration(value.substr(colon + 1), &usec))
-                        why = "invalid duration";
-                    if (why != nullptr)
-                        report("invalid entry '" + value + "' in " + key + "=: " + why, true);
-                    else
-                        list.emplace_back(perModule ? normalizeModuleName(name) : name, usec);
-                }
-            } else {
-                report("unknown key '" + key + "' in [Autoclean]", false);
-            }
-            continue;
-        }
-        if (section != "Deny")
-            continue;
-
-        // An empty assignment resets the list, as in systemd's unit files.
-        if (key == "Modules") {
-            if (values.empty())
-                parsed.policy.denyModules.clear();
-            for (const std::string &value : values) {
-                if (const char *why = whyInvalidRequestName(value))
-                    report("invalid module name '" + value + "' in Modules=: " + why, true);
-                else
-                    parsed.policy.denyModules.push_back(normalizeModuleName(value));
-            }
-        } else if (key == "Requests") {
-            if (values.empty())
-                parsed.policy.denyRequests.clear();
-            for (const std::string &value : values) {
-                if (const char *why = whyInvalidPattern(value))
-                    report("invalid pattern '" + value + "' in Requests=: " + why, true);
-                else
-                    parsed.policy.denyRequests.push_back(value);
-            }
-        } else {
-            report("unknown key '" + key + "' in [Deny]", false);
-        }
+        if (line[0] == '[')
+            reader.header(line);
+        else
+            reader.assignment(line);
     }
-    if (ok)
-        *config = std::move(parsed);
-    else
-        diagnostics->push_back({file, 0, "file has errors", true});
-    return ok;
-}
-
-Config loadConfig(const std::filesystem::path &dir, std::vector<ConfigDiagnostic> *diagnostics) {
-    namespace fs = std::filesystem;
-    std::vector<fs::path> files;
-    std::error_code ec;
-    if (fs::is_regular_file(dir / "lkmd.conf", ec))
-        files.push_back(dir / "lkmd.conf");
-    std::vector<fs::path> dropIns;
-    for (const fs::directory_entry &entry : fs::directory_iterator(dir / "lkmd.conf.d", ec))
-        if (entry.path().extension() == ".conf" && entry.is_regular_file(ec))
-            dropIns.push_back(entry.path());
-    std::sort(dropIns.begin(), dropIns.end());
-    files.insert(files.end(), dropIns.begin(), dropIns.end());
-
-    Config config;
-    for (const fs::path &path : files) {
-        std::ifstream in(path);
-        if (!in) {
-            diagnostics->push_back({path.string(), 0, "cannot be read", true});
-            continue;
-        }
-        std::ostringstream text;
-        text << in.rdbuf();
-        parseConfigText(text.str(), path.string(), &config, diagnostics);
-    }
-    return config;
+    reader.finishRule();
 }
 
 }  // namespace lkmd

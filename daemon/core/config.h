@@ -3,22 +3,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "policy.h"
+#include "timespan.h"
+
 namespace lkmd {
-
-// What lkmd refuses to load. Unlike kmod's "blacklist", which only hides a module's aliases, a
-// denied module is refused by name, by alias and as a dependency of another module.
-struct Policy {
-    std::vector<std::string> denyModules;   // normalized module names
-    std::vector<std::string> denyRequests;  // shell globs over the requested name
-
-    // The Requests= pattern that denies request, or nullptr.
-    const std::string *ruleDenyingRequest(std::string_view request) const;
-    bool deniesModule(const std::string &module) const;
-};
 
 enum class HotplugMode { Load, Observe, Off };
 enum class UeventSourceKind { Auto, Kernel, Udev };
@@ -34,9 +27,8 @@ bool parseHotplugMode(std::string_view text, HotplugMode *mode);
 bool parseUeventSource(std::string_view text, UeventSourceKind *source);
 bool parseBoolean(std::string_view text, bool *value);
 
-inline constexpr std::uint64_t kNever = UINT64_MAX;
-
-// When lkmd unloads what it loaded on demand (kerneld's idle sweep; docs/kernel.md, "Unloading").
+// When lkmd unloads what it loaded on demand (kerneld's idle sweep; docs/kernel.md,
+// "Unloading").
 struct AutocleanSettings {
     std::uint64_t idleTimeoutUsec = 60'000'000;                          // kerneld's 60 s
     std::vector<std::string> keep;                                       // normalized module names
@@ -48,32 +40,53 @@ struct AutocleanSettings {
     bool keeps(const std::string &module) const;
 };
 
-// "60s", "500ms", "5min", "1h", a bare number of seconds, or "never" (kNever).
-bool parseDuration(std::string_view text, std::uint64_t *usec);
-std::string formatDuration(std::uint64_t usec);
+// How many refused or unanswerable requests one requester may make (a token bucket per uid):
+// beyond it lkmd answers at once, without a lookup.
+struct RequestLimit {
+    std::uint32_t burst = 64;
+    std::uint64_t intervalUsec = 10'000'000;  // burst more tokens come back each interval
+};
+
+struct ConfigDiagnostic {
+    std::string file;
+    int line = 0;  // 0: about the file as a whole
+    std::string message;
+};
+
+std::string formatDiagnostic(const ConfigDiagnostic &diagnostic);
+
+// A profile a configuration enables: [Policy] Profile=NAME[:MODE].
+struct ProfileUse {
+    std::string name;
+    std::optional<PolicyMode> mode;  // empty: the policy's Mode=
+    std::string where;
+};
 
 struct Config {
     Policy policy;
     HotplugSettings hotplug;
     AutocleanSettings autoclean;
+    RequestLimit limit;
+    std::vector<ProfileUse> profiles;
+    std::vector<std::string> files;  // what was read, in order
 };
 
-struct ConfigDiagnostic {
-    std::string file;
-    int line = 0;
-    std::string message;
-    bool fatal = false;  // the file was skipped
+// Applies every valid line of text to *config. A bad line, or a bad value in a list, is
+// reported with file and line and skipped; the rest applies, so that a typo never costs the
+// rules around it. profile: the text is that profile (only [Rule] sections count).
+void parseConfigText(std::string_view text, const std::string &file, Config *config,
+                     std::vector<ConfigDiagnostic> *diagnostics, const std::string &profile = {});
+
+// Where configuration is looked for, highest precedence first, as in systemd: /etc/lkmd (the
+// administrator's), /run/lkmd (generated at runtime), /usr/lib/lkmd (the package's).
+struct ConfigSearch {
+    std::vector<std::filesystem::path> dirs;
 };
 
-std::string formatDiagnostic(const ConfigDiagnostic &diagnostic);
-
-// Parses one file into *config. A file with any fatal error leaves *config untouched, so that no
-// policy is ever half-read; unknown sections and keys are reported and ignored.
-bool parseConfigText(std::string_view text, const std::string &file, Config *config,
-                     std::vector<ConfigDiagnostic> *diagnostics);
-
-// dir/lkmd.conf, then dir/lkmd.conf.d/*.conf in lexical order, later files adding to earlier
-// ones. A missing directory or file is an empty configuration.
-Config loadConfig(const std::filesystem::path &dir, std::vector<ConfigDiagnostic> *diagnostics);
+// lkmd.conf from the first directory that has one; then every *.conf of every lkmd.conf.d/,
+// ordered by file name, a name in a higher directory hiding the same name in lower ones (a link
+// to /dev/null or an empty file masks it); then the profiles they enable, from profiles/NAME.conf
+// in the first directory that has it. Missing files and directories are an empty configuration.
+Config loadConfig(const ConfigSearch &search, std::vector<ConfigDiagnostic> *diagnostics);
 
 }  // namespace lkmd

@@ -5,42 +5,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "admission.h"
 #include "log.h"
 #include "provenance_log.h"
 #include "request_name.h"
 
 namespace lkmd {
-namespace {
-
-// Per-errno phrases in the manner of modprobe's, so that a user learns what to do next. The
-// failing module is named only when it is not the one asked for (a dependency, or an alias's).
-std::string insertFailure(const std::string &request, const std::string &failed, int error) {
-    std::string reason;
-    switch (-error) {
-        case EACCES:
-            return "denied by policy (Modules=" + failed + ")";
-        case ENOENT:
-            return "no such module";
-        case ENOEXEC:
-            reason = "invalid module format (see dmesg)";
-            break;
-        case ENOKEY:
-        case EKEYREJECTED:
-            reason = "module signature could not be verified (see dmesg)";
-            break;
-        case EPERM:
-            reason = "not permitted: module loading is disabled or refused by an install command";
-            break;
-        default:
-            reason = std::string(std::strerror(-error)) + " (see dmesg)";
-    }
-    if (failed.empty() || failed == normalizeModuleName(request))
-        return reason;
-    return "could not insert '" + failed + "': " + reason;
-}
-
-}  // namespace
-
 Loader::Loader(ModuleBackend &backend, LoadCoordinator &coordinator, RequestLog &log,
                Scheduler &scheduler, Metrics *metrics)
     : backend_(backend),
@@ -63,85 +33,29 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
     record.requester = options.requester;
     record.timeUsec = scheduler_.realtimeUsec();
     record.startedUsec = scheduler_.monotonicUsec();
-    if (const char *why = whyInvalidRequestName(request)) {
-        record.invalidName = true;
-        finish(std::move(record), {-EINVAL, std::string("invalid module name: ") + why, {}}, done);
-        return;
-    }
-    const Policy &policy = *policy_;
-    if (const std::string *rule = policy.ruleDenyingRequest(request)) {
-        finish(std::move(record), {-EACCES, "denied by policy (Requests=" + *rule + ")", {}}, done);
-        return;
-    }
-    const std::uint64_t resolveStarted = scheduler_.monotonicUsec();
-    std::vector<std::string> modules;
-    int r = backend_.resolve(request, &modules);
-    if (r < 0) {
+    const Requester *requester =
+        origin == Origin::Hotplug || origin == Origin::Coldplug ? nullptr : &record.requester;
+    const std::int64_t uid = requester != nullptr && requester->known ? requester->uid : -1;
+    if (!limiter_.allows(uid, record.startedUsec)) {
+        record.limited = true;
         finish(std::move(record),
-               {r,
-                r == -ENOENT ? "no such module"
-                             : std::string("could not look up the module: ") + std::strerror(-r),
+               {-EAGAIN,
+                "uid " + std::to_string(uid) +
+                    " made too many requests lkmd could not serve; answered without a "
+                    "lookup",
                 {}},
                done);
         return;
     }
-    std::string deniedModule;
-    std::erase_if(modules, [&](const std::string &module) {
-        if (!policy.deniesModule(module))
-            return false;
-        deniedModule = module;
-        return true;
-    });
-    if (modules.empty()) {
-        finish(std::move(record), {-EACCES, "denied by policy (Modules=" + deniedModule + ")", {}},
-               done);
+    const std::uint64_t resolveStarted = scheduler_.monotonicUsec();
+    Admission admission = admit(request, requester, *policy_, backend_, coordinator_);
+    record.wouldRefuse = std::move(admission.wouldRefuse);
+    record.invalidName = admission.invalidName;
+    if (admission.error < 0 || admission.plans.empty()) {
+        finish(std::move(record), {admission.error, admission.message, {}}, done);
         return;
     }
-
-    // What is live (and not on its way out through lkmd) is there: modprobe then loads nothing,
-    // not even a soft dependency that failed before.
-    std::erase_if(modules, [this](const std::string &module) {
-        const ModuleState state = backend_.state(module);
-        return (state == ModuleState::Live || state == ModuleState::Builtin) &&
-               !coordinator_.removing(module);
-    });
-    if (modules.empty()) {
-        finish(std::move(record), {}, done);
-        return;
-    }
-
-    // Plans first, all of them: a denied dependency refuses the request before anything loads.
-    std::vector<std::pair<std::string, std::vector<PlanStep>>> plans;
-    for (const std::string &module : modules) {
-        std::vector<PlanStep> steps;
-        r = backend_.plan(module, &steps);
-        if (r < 0) {
-            finish(std::move(record), {r, insertFailure(request, module, r), {}}, done);
-            return;
-        }
-        for (auto step = steps.begin(); step != steps.end();) {
-            const ModuleState state = backend_.state(step->module);
-            const bool present = (state == ModuleState::Live || state == ModuleState::Builtin) &&
-                                 !coordinator_.removing(step->module);
-            // A denied module that is there already is not inserted by this load; should it go
-            // meanwhile, the coordinator asks the policy again before inserting it.
-            if (present || !policy.deniesModule(step->module)) {
-                ++step;
-                continue;
-            }
-            if (step->required) {
-                finish(std::move(record),
-                       {-EACCES, "denied by policy (Modules=" + step->module + ")", {}}, done);
-                return;
-            }
-            logger("loader")->info(
-                "Not inserting '{}', a soft dependency of '{}': denied by "
-                "policy",
-                step->module, module);
-            step = steps.erase(step);
-        }
-        plans.emplace_back(module, std::move(steps));
-    }
+    std::vector<std::pair<std::string, std::vector<PlanStep>>> &plans = admission.plans;
 
     if (metrics_ != nullptr)
         metrics_->observeResolve(scheduler_.monotonicUsec() - resolveStarted);
@@ -162,9 +76,11 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
     cause.autoclean = origin != Origin::Bus || options.autoclean;
     cause.requester = options.requester;
     auto pending = std::make_shared<Pending>(Pending{plans.size(), std::move(record), {}, done});
-    const LoadCoordinator::Allowed allowed = [policy = policy_](const std::string &module) {
-        return !policy->deniesModule(module);
-    };
+    const LoadCoordinator::Allowed allowed =
+        [policy = policy_,
+         who = requester ? std::optional(*requester) : std::nullopt](const std::string &module) {
+            return !policy->judgeModule(module, who ? &*who : nullptr).refuses();
+        };
     for (auto &[module, steps] : plans) {
         cause.target = module;
         coordinator_.execute(
@@ -201,14 +117,26 @@ void Loader::finish(RequestRecord record, Outcome outcome, const Done &done) {
     record.error = outcome.error;
     record.message = outcome.message;
     record.inserted = outcome.inserted;
-    {
-        const LogFields fields(requestFields(record));
-        logger("loader")->log(outcome.error == -EACCES ? spdlog::level::warn : spdlog::level::info,
-                              "{}", describeRequest(record));
-    }
     if (metrics_ != nullptr)
         metrics_->countRequest(record);
-    log_.add(std::move(record));
+    const std::string result = record.result();
+    const bool unserved = result == "not-found" || result == "denied" || result == "invalid";
+    const bool knownUser = record.origin != Origin::Hotplug && record.origin != Origin::Coldplug &&
+                           record.requester.known;
+    if (unserved && knownUser &&
+        limiter_.charge(record.requester.uid, record.startedUsec + record.durationUsec))
+        logger("loader")->warn(
+            "uid {} made too many requests lkmd could not serve: its requests "
+            "are answered without a lookup for a while",
+            record.requester.uid);
+    // A flood answered without a lookup is counted, not logged or listed one by one.
+    if (!record.limited) {
+        const LogFields fields(requestFields(record));
+        const bool warn = outcome.error == -EACCES || !record.wouldRefuse.empty();
+        logger("loader")->log(warn ? spdlog::level::warn : spdlog::level::info, "{}",
+                              describeRequest(record));
+        log_.add(std::move(record));
+    }
     done(std::move(outcome));
 }
 

@@ -10,6 +10,7 @@
 #include "load_coordinator.h"
 #include "metrics.h"
 #include "module_backend.h"
+#include "request_limiter.h"
 #include "request_log.h"
 #include "scheduler.h"
 
@@ -48,6 +49,8 @@ public:
         return backend_.resolve(request, modules);
     }
 
+    void setRequestLimit(RequestLimit limit) { limiter_.setLimit(limit); }
+
 private:
     void finish(RequestRecord record, Outcome outcome, const Done &done);
 
@@ -57,6 +60,7 @@ private:
     Scheduler &scheduler_;
     Metrics *metrics_;
     std::shared_ptr<const Policy> policy_;
+    RequestLimiter limiter_;
 };
 
 }  // namespace lkmd

@@ -32,8 +32,9 @@ std::vector<LogField> requesterFields(const Requester &requester) {
 
 std::vector<LogField> requestFields(const RequestRecord &request) {
     std::vector<LogField> fields = {
-        {"MESSAGE_ID",
-         request.error == -EACCES ? message_id::kRequestRefused : message_id::kRequestServed},
+        {"MESSAGE_ID", request.error == -EACCES       ? message_id::kRequestRefused
+                       : !request.wouldRefuse.empty() ? message_id::kRequestAudited
+                                                      : message_id::kRequestServed},
         {"REQUEST", request.request},
         {"ORIGIN", originName(request.origin)},
         {"RESULT", request.result()},
@@ -43,6 +44,8 @@ std::vector<LogField> requestFields(const RequestRecord &request) {
     };
     for (const std::string &module : request.inserted)
         fields.emplace_back("MODULE", module);
+    for (const std::string &because : request.wouldRefuse)
+        fields.emplace_back("WOULD_REFUSE", because);
     for (LogField &field : requesterFields(request.requester))
         fields.push_back(std::move(field));
     return fields;
@@ -70,6 +73,13 @@ std::string describeRequest(const RequestRecord &request) {
                                ? "; asked by " + request.requester.describe()
                                : std::string();
     const std::string result = request.result();
+    std::string audit;
+    for (const std::string &because : request.wouldRefuse)
+        audit += "; would be " + because + " (Mode=audit)";
+    if (!audit.empty())
+        return (result == "loaded" ? "Loaded " + what + ": " + joined(request.inserted)
+                                   : "Request " + what + ": " + result) +
+               audit + by;
     if (result == "loaded")
         return "Loaded " + what + ": " + joined(request.inserted) + by;
     if (result == "present")

@@ -18,6 +18,7 @@ inline constexpr const char *kRequestServed = "37b925d9aa0b49f4a53952e68c822e13"
 inline constexpr const char *kRequestRefused = "5644b5b31e9d4203b0bb356d7020bab4";
 inline constexpr const char *kModuleLoaded = "d59eabed2163486da1804055e96a6d6d";
 inline constexpr const char *kModuleUnloaded = "bd3f4dbfb9374e6e89ec313bc95e245e";
+inline constexpr const char *kRequestAudited = "dcaf355e3343489a8597a4793942e727";
 }  // namespace message_id
 
 // REQUESTER_PID=, REQUESTER_UID=, REQUESTER_COMM=, REQUESTER_UNIT=, REQUESTER_USERNS=, ...

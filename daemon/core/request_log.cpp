@@ -6,6 +6,8 @@
 namespace lkmd {
 
 const char *RequestRecord::result() const {
+    if (limited)
+        return "limited";
     switch (-error) {
         case 0:
             return inserted.empty() ? "present" : "loaded";

@@ -24,9 +24,11 @@ struct RequestRecord {
     int error = 0;
     std::string message;
     std::vector<std::string> inserted;
-    bool invalidName = false;  // refused before any lookup
+    bool invalidName = false;              // refused before any lookup
+    bool limited = false;                  // answered without a lookup: the requester made too many
+    std::vector<std::string> wouldRefuse;  // what Mode=audit let through
 
-    // loaded, present, denied, not-found, invalid or failed
+    // loaded, present, denied, not-found, invalid, limited or failed
     const char *result() const;
 };
 

@@ -119,7 +119,9 @@ class BusEnv:
             [self.lkmd_path(), '--fake-kernel=' + self.world,
              '--procfs=' + os.path.join(self.dir, 'proc'),
              '--sysfs=' + os.path.join(self.dir, 'sys'), '--runtime-dir=' + self.runtime_dir,
-             '--config-dir=' + self.config_dir, '--log-level=debug', *extra_args],
+             '--config-dir=' + self.config_dir,
+             '--vendor-config-dir=' + os.path.join(self.dir, 'lib'), '--log-level=debug',
+             *extra_args],
             stdout=subprocess.DEVNULL, stderr=self._open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')
 

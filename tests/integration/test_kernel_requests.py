@@ -121,16 +121,17 @@ class KernelRequestTest(unittest.TestCase):
         record = [r for r in requests() if r['Request'] == 'fs-cramfs'][-1]
         self.assertEqual(record['Result'], 'denied')
         self.assertIn('Requests=fs-cramfs', record['Message'])
-        self.assertIn("Refused 'fs-cramfs' (kernel): denied by policy (Requests=fs-cramfs)",
+        self.assertIn("Refused 'fs-cramfs' (kernel): denied by policy (Requests=fs-cramfs at ",
                       ENV.log())
 
     def test_denied_module_is_refused_even_by_its_own_name(self):
         self.assertEqual(helper('evil_blacklisted')[0], 1)
         self.assertNotIn('evil_blacklisted', ENV.proc_modules())
 
-    def test_a_broken_drop_in_is_ignored_whole_with_file_and_line(self):
-        self.assertIn('50-broken.conf:3: expected Key=Value', ENV.log())
-        self.assertEqual(helper('dummy')[0], 0)  # its Modules=dummy never took effect
+    def test_a_bad_line_costs_only_itself_and_is_reported_with_file_and_line(self):
+        self.assertIn("50-broken.conf:3: expected Key=Value, got 'this line is not valid'",
+                      ENV.log())
+        self.assertEqual(helper('dummy')[0], 1)  # the Modules=dummy of the same file holds
 
     def test_concurrent_requests_are_served_by_one_load(self):
         procs = [subprocess.Popen(

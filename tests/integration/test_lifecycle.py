@@ -37,13 +37,21 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(self.load_error('fs-vfat'), '')
 
-    def test_reload_with_a_broken_drop_in_keeps_the_running_policy(self):
+    def test_reload_applies_every_valid_line_and_names_the_bad_ones(self):
         self.write('lkmd.conf.d/90-broken.conf', '[Deny]\nRequests = fs-cramfs\nnonsense\n')
         out = self.env.call('Reload')
         self.assertIn('org.lkmd1.Error.InvalidConfig', out.stderr)
         self.assertIn('90-broken.conf:3', out.stderr)
         self.assertIn('org.lkmd1.Error.Denied', self.load_error('fs-vfat'))
+        self.assertIn('org.lkmd1.Error.Denied', self.load_error('fs-cramfs'))
         self.assertIsNone(self.env.daemon.poll())
+
+    # Once a systemd time span lkmd did not know cost the whole file, its [Deny] with it.
+    def test_a_time_span_in_systemds_syntax_costs_nothing(self):
+        self.write('lkmd.conf', '[Autoclean]\nIdleTimeout=1min 30s\n[Deny]\nModules=dummy\n')
+        out = self.env.call('Reload')
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('org.lkmd1.Error.Denied', self.load_error('dummy'))
 
     def test_sighup_reloads(self):
         self.write('lkmd.conf', '')

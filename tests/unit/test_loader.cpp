@@ -94,11 +94,11 @@ TEST_F(LoaderTest, AFailingHardDependencyFailsTheLoadNamingIt) {
 
 TEST_F(LoaderTest, RequestMatchingADeniedPatternFailsWithoutLoading) {
     Policy policy;
-    policy.denyRequests = {"net-pf-10-proto-*"};
+    policy.denyRequests = {{"net-pf-10-proto-*", "test:1"}};
     world_.loader->setPolicy(policy);
     const Outcome outcome = world_.load("net-pf-10-proto-132", Origin::Kernel);
     EXPECT_EQ(outcome.error, -EACCES);
-    EXPECT_EQ(outcome.message, "denied by policy (Requests=net-pf-10-proto-*)");
+    EXPECT_EQ(outcome.message, "denied by policy (Requests=net-pf-10-proto-* at test:1)");
     EXPECT_EQ(world_.kernel->state("sctp"), ModuleState::Absent);
     ASSERT_FALSE(world_.requests.records().empty());
     EXPECT_STREQ(world_.requests.records().back().result(), "denied");
@@ -106,7 +106,7 @@ TEST_F(LoaderTest, RequestMatchingADeniedPatternFailsWithoutLoading) {
 
 TEST_F(LoaderTest, DeniedModuleIsRefusedByNameByAliasAndAsDependency) {
     Policy policy;
-    policy.denyModules = {"sctp"};
+    policy.denyModules = {{"sctp", "test:2"}};
     world_.loader->setPolicy(policy);
     EXPECT_EQ(world_.load("sctp").error, -EACCES);
     EXPECT_EQ(world_.load("net-pf-10-proto-132").error, -EACCES);
@@ -119,7 +119,7 @@ TEST_F(LoaderTest, DeniedModuleIsRefusedByNameByAliasAndAsDependency) {
 
 TEST_F(LoaderTest, ADeniedSoftDependencyIsLeftOutNotTheLoad) {
     Policy policy;
-    policy.denyModules = {"crc32c_generic"};
+    policy.denyModules = {{"crc32c_generic", "test:3"}};
     world_.loader->setPolicy(policy);
     const Outcome outcome = world_.load("fs-ext4");
     EXPECT_EQ(outcome.error, 0) << outcome.message;
