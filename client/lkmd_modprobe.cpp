@@ -20,9 +20,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "build_config.h"
+#include "fallback_policy.h"
 #include "kernel_request.h"
 #include "request_name.h"
 
@@ -83,6 +85,27 @@ void countFallback(const char *socketPath) {
     close(fd);
 }
 
+// lkmd's policy holds while lkmd does not answer: it leaves what the helper must refuse next to
+// the socket (protocol/fallback_policy.h). No file: lkmd never ran, there is no policy to hold.
+bool refusedWhileLkmdIsAway(const char *socketPath, const char *name) {
+    char path[PATH_MAX];
+    const char *slash = std::strrchr(socketPath, '/');
+    if (slash == nullptr || static_cast<std::size_t>(slash - socketPath) + 20 >= sizeof(path))
+        return false;
+    std::memcpy(path, socketPath, slash - socketPath);
+    std::strcpy(path + (slash - socketPath), "/fallback-policy");
+    const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno != ENOENT;  // there, but unreadable: refuse rather than guess
+    std::string text;
+    char buffer[65536];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        text.append(buffer, static_cast<std::size_t>(n));
+    close(fd);
+    return n < 0 || lkmd::fallback::judge(text, name) == lkmd::fallback::Verdict::Refuse;
+}
+
 [[noreturn]] void execKmod(char **argv) {
     const char *modprobe = settingFromEnvironment("LKMD_KMOD_MODPROBE", LKMD_KMOD_MODPROBE);
     if (!isThisProgram(modprobe)) {
@@ -139,6 +162,8 @@ int main(int argc, char **argv) {
     const std::vector<std::uint8_t> request = lkmd::wire::encodeRequest(name);
     const char *path = settingFromEnvironment("LKMD_REQUEST_SOCKET", LKMD_REQUEST_SOCKET);
     const auto fallBack = [&] {
+        if (refusedWhileLkmdIsAway(path, name))
+            _exit(EXIT_FAILURE);
         countFallback(path);
         execKmod(argv);
     };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -65,7 +66,11 @@ public:
         : options_(options), access_(std::move(access)) {}
 
     int run() {
-        int r = openKernel();
+        // Before any thread starts: a worker with SIGHUP unblocked would take it and die.
+        int r = blockSignals();
+        if (r < 0)
+            return fail("Could not block signals", r);
+        r = openKernel();
         if (r < 0)
             return fail("Could not open the module index", r);
         restoreState();
@@ -124,6 +129,7 @@ private:
         configFiles_ = config.files;
         loader_->setPolicy(config.policy);
         loader_->setRequestLimit(config.limit);
+        publishFallback(config.policy);
         autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
                                                  *probe_, config.autoclean, &metrics_);
         metricsExport_ =
@@ -255,13 +261,15 @@ private:
 
     // SIGTERM/SIGINT stop lkmd once the loads and unloads in flight have finished and been
     // answered (udevd learned not to kill a probe halfway); SIGHUP re-reads the configuration.
-    int watchSignals() {
+    static int blockSignals() {
         sigset_t mask;
         sigemptyset(&mask);
         for (int signal : {SIGTERM, SIGINT, SIGHUP})
             sigaddset(&mask, signal);
-        if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
-            return -errno;
+        return -pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    }
+
+    int watchSignals() {
         for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
             sd_event_source *source = nullptr;
             const int r = sd_event_add_signal(event_.get(), &source, signal, onSignal, this);
@@ -300,6 +308,50 @@ private:
         coordinator_->setIdleHandler([this] { sd_event_exit(event_.get(), 0); });
     }
 
+    // The policy as it must hold while lkmd does not answer: for lkmd-modprobe and for kmod
+    // (fallback_compile.h), written whole and renamed into place by a job.
+    void publishFallback(const Policy &policy) {
+        if (!access_.moduleIndex)
+            return;
+        pool_->submit([index = access_.moduleIndex, policy, runtime = options_.runtimeDir,
+                       modprobe = options_.modprobeDir](ModuleBackend &) -> JobRunner::Completion {
+            ModuleIndex modules;
+            const int r = index(&modules);
+            if (r < 0)
+                logger("lkmd")->warn(
+                    "Could not read the module index ({}): while lkmd does not "
+                    "answer, the policy holds for module names only",
+                    std::strerror(-r));
+            const FallbackFiles files = compileFallback(policy, modules);
+            writeWhole(runtime / "fallback-policy", files.helperPolicy);
+            std::error_code ec;
+            if (files.modprobeConf.empty()) {
+                std::filesystem::remove(modprobe / "lkmd.conf", ec);
+            } else {
+                std::filesystem::create_directories(modprobe, ec);
+                writeWhole(modprobe / "lkmd.conf", files.modprobeConf);
+            }
+            return {};
+        });
+    }
+
+    static void writeWhole(const std::filesystem::path &path, const std::string &text) {
+        const std::filesystem::path temporary = path.string() + ".tmp";
+        {
+            std::ofstream out(temporary, std::ios::trunc);
+            out << text;
+            if (!out.flush()) {
+                logger("lkmd")->error("Could not write '{}': {}", temporary.string(),
+                                      std::strerror(errno));
+                return;
+            }
+        }
+        std::error_code ec;
+        std::filesystem::rename(temporary, path, ec);
+        if (ec)
+            logger("lkmd")->error("Could not replace '{}': {}", path.string(), ec.message());
+    }
+
     // Puts every valid line in force, as at start: a bad line never costs the rules around it.
     // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so.
     int reload(std::string *problems) {
@@ -309,6 +361,7 @@ private:
         configFiles_ = next.files;
         loader_->setPolicy(next.policy);
         loader_->setRequestLimit(next.limit);
+        publishFallback(next.policy);
         autoclean_->setSettings(next.autoclean);
         // The hotplug monitor is the one step that can fail for another reason than the files;
         // then the running hotplug settings stay. A switch to load catches up on the devices

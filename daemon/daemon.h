@@ -2,8 +2,10 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
+#include "fallback_compile.h"
 #include "module_backend.h"
 #include "options.h"
 #include "use_probe.h"
@@ -19,6 +21,9 @@ struct KernelAccess {
     // reason.
     std::filesystem::path tracefs;
     std::string noTracingBecause;
+    // The module tree's names, aliases and dependencies, to compile the policy for the helper and
+    // kmod (fallback_compile.h). Called from a job.
+    std::function<int(ModuleIndex *)> moduleIndex;
 };
 
 // lkmd from start to exit: connect, load the configuration, start the sources, serve. Returns the

@@ -50,5 +50,8 @@ int main(int argc, char **argv) {
     };
     kernel.linkKinds = readLinkKinds;
     kernel.tracefs = options.tracefs;
+    kernel.moduleIndex = [moduleDir = options.moduleDir](ModuleIndex *index) {
+        return readModuleIndex(moduleDir, index);
+    };
     return runDaemon(options, std::move(kernel));
 }

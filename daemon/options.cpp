@@ -19,6 +19,7 @@ enum : int {
     kOptVendorConfigDir,
     kOptTracefs,
     kOptMetricsDir,
+    kOptModprobeDir,
     kOptHotplug,
     kOptColdplug,
     kOptUeventSource,
@@ -42,6 +43,8 @@ void printHelp() {
         "     --vendor-config-dir=DIR  The package's (default: %s)\n"
         "     --tracefs=DIR       Where tracefs is mounted, to learn who made each kernel\n"
         "                         request (default: /sys/kernel/tracing)\n"
+        "     --modprobe-d-dir=DIR  Where kmod learns what lkmd refuses (default:\n"
+        "                         /run/modprobe.d)\n"
         "     --metrics-dir=DIR   Write lkmd.prom there for node-exporter, if DIR exists\n"
         "                         (default: /var/lib/prometheus/node-exporter)\n"
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
@@ -81,6 +84,7 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"vendor-config-dir", required_argument, nullptr, kOptVendorConfigDir},
         {"tracefs", required_argument, nullptr, kOptTracefs},
         {"metrics-dir", required_argument, nullptr, kOptMetricsDir},
+        {"modprobe-d-dir", required_argument, nullptr, kOptModprobeDir},
         {"hotplug", required_argument, nullptr, kOptHotplug},
         {"coldplug", required_argument, nullptr, kOptColdplug},
         {"uevent-source", required_argument, nullptr, kOptUeventSource},
@@ -128,6 +132,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptMetricsDir:
                 options->metricsDir = optarg;
+                break;
+            case kOptModprobeDir:
+                options->modprobeDir = optarg;
                 break;
             case kOptHotplug: {
                 HotplugMode mode;

@@ -21,6 +21,7 @@ struct Options {
     std::filesystem::path vendorConfigDir = LKMD_VENDOR_DIR;
     std::filesystem::path tracefs = "/sys/kernel/tracing";
     std::filesystem::path metricsDir = "/var/lib/prometheus/node-exporter";
+    std::filesystem::path modprobeDir = "/run/modprobe.d";
     spdlog::level::level_enum logLevel = spdlog::level::info;
     // Given on the command line: these override the configuration file.
     std::optional<HotplugMode> hotplug;

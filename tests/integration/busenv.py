@@ -120,7 +120,8 @@ class BusEnv:
              '--procfs=' + os.path.join(self.dir, 'proc'),
              '--sysfs=' + os.path.join(self.dir, 'sys'), '--runtime-dir=' + self.runtime_dir,
              '--config-dir=' + self.config_dir,
-             '--vendor-config-dir=' + os.path.join(self.dir, 'lib'), '--log-level=debug',
+             '--vendor-config-dir=' + os.path.join(self.dir, 'lib'),
+             '--modprobe-d-dir=' + os.path.join(self.dir, 'modprobe.d'), '--log-level=debug',
              *extra_args],
             stdout=subprocess.DEVNULL, stderr=self._open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')

@@ -3,6 +3,7 @@
 """The kernel-request channel: the real lkmd-modprobe and lkmd on a simulated kernel."""
 import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
@@ -162,6 +163,30 @@ class KernelRequestTest(unittest.TestCase):
         self.assertGreaterEqual(elapsed, 1.9)
         with open(marker) as f:
             self.assertEqual(f.read(), '-q -- fs-vfat\n')
+
+    # lkmd leaves its policy next to its socket for the helper, and kmod's modprobe.d for the
+    # rest: while it does not answer, what it refuses stays refused.
+    def test_while_lkmd_is_away_its_policy_holds_in_the_helper_and_in_kmod(self):
+        policy = os.path.join(ENV.runtime_dir, 'fallback-policy')
+        deadline = time.monotonic() + 10
+        while not os.path.exists(policy):
+            self.assertLess(time.monotonic(), deadline, 'lkmd wrote no fallback-policy')
+            time.sleep(0.05)
+        with open(os.path.join(ENV.dir, 'modprobe.d', 'lkmd.conf')) as f:
+            self.assertIn('install evil_blacklisted /bin/false\n', f.read())
+        with tempfile.TemporaryDirectory() as away:
+            shutil.copy(policy, away)
+            gone = os.path.join(away, 'kernel-request.sock')  # nobody listens
+            for refused in ('evil_blacklisted', 'fs-cramfs', 'net-pf-33-proto-1'):
+                marker = os.path.join(FALLBACK_DIR, 'away-' + refused)
+                self.assertEqual(helper(refused, socket_path=gone, marker=marker)[0], 1, refused)
+                self.assertFalse(os.path.exists(marker), refused + ' reached kmod')
+            marker = os.path.join(FALLBACK_DIR, 'away-fs-vfat')
+            self.assertEqual(helper('fs-vfat', socket_path=gone, marker=marker)[0], 0)
+            with open(marker) as f:
+                self.assertEqual(f.read(), '-q -- fs-vfat\n')
+            with open(os.path.join(away, 'helper-fallbacks')) as f:
+                self.assertEqual(f.read(), '1\n')
 
     def test_other_invocations_go_to_kmod(self):
         marker = os.path.join(FALLBACK_DIR, 'other')

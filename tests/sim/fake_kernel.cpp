@@ -210,6 +210,17 @@ void FakeKernel::planLocked(const std::string &module, bool required,
     plan->push_back({module, {}, false, required});
 }
 
+int FakeKernel::index(ModuleIndex *index) {
+    std::lock_guard guard(lock_);
+    for (const auto &[name, module] : modules_) {
+        index->modules.push_back(name);
+        index->dependencies[name] = module.deps;
+        for (const std::string &alias : module.aliases)
+            index->aliases.emplace_back(alias, name);
+    }
+    return 0;
+}
+
 void FakeKernel::holdInit(const std::string &module) {
     std::lock_guard guard(lock_);
     coming_.insert(module);

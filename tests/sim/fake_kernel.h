@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fallback_compile.h"
 #include "module_backend.h"
 
 namespace lkmd {
@@ -51,6 +52,8 @@ public:
     // that init, as the kernel makes it.
     int insert(const PlanStep &step);
     int remove(const std::string &module);
+    // The world's modules, aliases and dependencies, as depmod would index them.
+    int index(ModuleIndex *index);
 
     // For tests that run jobs one by one on their own thread: the module enters its init now,
     // as if an insertion were inside finit_module(); the next insert() of it finishes that init.

@@ -60,5 +60,6 @@ int main(int argc, char **argv) {
     kernel.backends = [fake] { return std::make_unique<FakeBackend>(fake); };
     kernel.uevents = false;
     kernel.noTracingBecause = "simulated kernel";
+    kernel.moduleIndex = [fake](ModuleIndex *index) { return fake->index(index); };
     return runDaemon(options, std::move(kernel));
 }
