@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -18,6 +17,7 @@
 #include "bus_service.h"
 #include "config.h"
 #include "event_scheduler.h"
+#include "fallback_writer.h"
 #include "hotplug_sources.h"
 #include "load_coordinator.h"
 #include "loader.h"
@@ -129,7 +129,9 @@ private:
         configFiles_ = config.files;
         loader_->setPolicy(config.policy);
         loader_->setRequestLimit(config.limit);
-        publishFallback(config.policy);
+        fallback_ = std::make_unique<FallbackWriter>(*pool_, access_.moduleIndex,
+                                                     options_.runtimeDir, options_.modprobeDir);
+        fallback_->publish(config.policy);
         autoclean_ = std::make_unique<Autoclean>(*scheduler_, *pool_, registry_, *unloader_,
                                                  *probe_, config.autoclean, &metrics_);
         metricsExport_ =
@@ -308,50 +310,6 @@ private:
         coordinator_->setIdleHandler([this] { sd_event_exit(event_.get(), 0); });
     }
 
-    // The policy as it must hold while lkmd does not answer: for lkmd-modprobe and for kmod
-    // (fallback_compile.h), written whole and renamed into place by a job.
-    void publishFallback(const Policy &policy) {
-        if (!access_.moduleIndex)
-            return;
-        pool_->submit([index = access_.moduleIndex, policy, runtime = options_.runtimeDir,
-                       modprobe = options_.modprobeDir](ModuleBackend &) -> JobRunner::Completion {
-            ModuleIndex modules;
-            const int r = index(&modules);
-            if (r < 0)
-                logger("lkmd")->warn(
-                    "Could not read the module index ({}): while lkmd does not "
-                    "answer, the policy holds for module names only",
-                    std::strerror(-r));
-            const FallbackFiles files = compileFallback(policy, modules);
-            writeWhole(runtime / "fallback-policy", files.helperPolicy);
-            std::error_code ec;
-            if (files.modprobeConf.empty()) {
-                std::filesystem::remove(modprobe / "lkmd.conf", ec);
-            } else {
-                std::filesystem::create_directories(modprobe, ec);
-                writeWhole(modprobe / "lkmd.conf", files.modprobeConf);
-            }
-            return {};
-        });
-    }
-
-    static void writeWhole(const std::filesystem::path &path, const std::string &text) {
-        const std::filesystem::path temporary = path.string() + ".tmp";
-        {
-            std::ofstream out(temporary, std::ios::trunc);
-            out << text;
-            if (!out.flush()) {
-                logger("lkmd")->error("Could not write '{}': {}", temporary.string(),
-                                      std::strerror(errno));
-                return;
-            }
-        }
-        std::error_code ec;
-        std::filesystem::rename(temporary, path, ec);
-        if (ec)
-            logger("lkmd")->error("Could not replace '{}': {}", path.string(), ec.message());
-    }
-
     // Puts every valid line in force, as at start: a bad line never costs the rules around it.
     // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so.
     int reload(std::string *problems) {
@@ -361,7 +319,7 @@ private:
         configFiles_ = next.files;
         loader_->setPolicy(next.policy);
         loader_->setRequestLimit(next.limit);
-        publishFallback(next.policy);
+        fallback_->publish(next.policy);
         autoclean_->setSettings(next.autoclean);
         // The hotplug monitor is the one step that can fail for another reason than the files;
         // then the running hotplug settings stay. A switch to load catches up on the devices
@@ -407,6 +365,7 @@ private:
     std::unique_ptr<Unloader> unloader_;
     std::unique_ptr<ModuleQueries> queries_;
     std::unique_ptr<Autoclean> autoclean_;
+    std::unique_ptr<FallbackWriter> fallback_;
     std::unique_ptr<HotplugSources> hotplug_;
     HotplugSettings hotplugSettings_;
     BusPtr bus_;

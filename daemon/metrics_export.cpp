@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "log.h"
 
 namespace lkmd {
@@ -51,21 +52,9 @@ void MetricsExport::publish() {
                 return;
             runner_.submit([dir = textfileDir_, text = metrics_.exposition()](
                                ModuleBackend &) -> JobRunner::Completion {
-                const std::filesystem::path temporary = dir / "lkmd.prom.tmp";
-                {
-                    std::ofstream out(temporary, std::ios::trunc);
-                    out << text;
-                    if (!out.flush()) {
-                        logger("lkmd")->warn("Could not write '{}': {}, will retry",
-                                             temporary.string(), std::strerror(errno));
-                        return {};
-                    }
-                }
-                std::error_code renameEc;
-                std::filesystem::rename(temporary, dir / "lkmd.prom", renameEc);
-                if (renameEc)
-                    logger("lkmd")->warn("Could not replace '{}': {}, will retry",
-                                         (dir / "lkmd.prom").string(), renameEc.message());
+                if (const int r = writeFileAtomically(dir / "lkmd.prom", text); r < 0)
+                    logger("lkmd")->warn("Could not write '{}': {}, will retry",
+                                         (dir / "lkmd.prom").string(), std::strerror(-r));
                 return {};
             });
         };

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomic_file.h"
 #include "log.h"
 
 namespace lkmd {
@@ -31,17 +32,8 @@ int StateFile::flush() {
         text = staged_;
         version = stagedVersion_;
     }
-    const std::filesystem::path temporary = path_.string() + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        out << text;
-        if (!out.flush())
-            return errno != 0 ? -errno : -EIO;
-    }
-    std::error_code ec;
-    std::filesystem::rename(temporary, path_, ec);
-    if (ec)
-        return -ec.value();
+    if (const int r = writeFileAtomically(path_, text); r < 0)
+        return r;
     writtenVersion_ = version;
     return 0;
 }
