@@ -49,28 +49,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from debpkg import (  # noqa: E402,F401 (DebBuildError, ensure_deb: for the suites)
+    HOST_RELEASE, RELEASES, DebBuildError, build_root_admindir, deb_depends, ensure_deb,
+)
 from guest import (  # noqa: E402
-    AGENT, AGENT_PORT, Guest, GuestError, Initramfs, _subst, _which, make_vfat_image,
-    module_closure,
+    VM_LIB, Guest, GuestError, Initramfs, _which, guest_file, make_vfat_image, module_closure,
 )
 from kernel import (  # noqa: E402
-    REPO_ROOT, KernelUnavailable, _FileLock, _main_archive, cache_dir, system_stanzas,
+    REPO_ROOT, KernelUnavailable, _FileLock, _main_archive, cache_dir, get_kernel,
+    system_stanzas,
 )
 
 RELEASE = "bookworm"
@@ -88,33 +88,11 @@ IMAGE_SIZE = "1G"
 TREE_STAMP_VERSION = 1
 DEBOOTSTRAP_TIMEOUT = 1800  # s
 LOCK_TIMEOUT = 2400  # s: another test may be running debootstrap
-BUILD_DEB_TIMEOUT = 1800  # s
-VM_LIB = "/usr/lib/lkmd-vm"
 TEST_USER = "tester"  # uid 1000, for the unprivileged calls
 TEST_UID = 1000
 DEB_GUEST_PATH = "/var/cache/lkmd-test/lkmd.deb"
 # Before switch_root: the root disk, its file system, and the module tree's 9p share.
 BOOT_MODULES = ["virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "9pnet_virtio", "9p"]
-
-# The root fs gets the agent of the initramfs guests (guest.AGENT), as a service.
-AGENT_UNIT = f"""\
-[Unit]
-Description=lkmd test harness: command agent on {AGENT_PORT}
-DefaultDependencies=no
-Conflicts=shutdown.target
-Before=shutdown.target
-
-[Service]
-ExecStart=/bin/sh {VM_LIB}/agent
-Environment=PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb
-WorkingDirectory=/root
-StandardInput=null
-StandardOutput=journal+console
-StandardError=journal+console
-
-[Install]
-WantedBy=sysinit.target
-"""
 
 # Units that cost boot time or could act in the middle of a test: consoles nobody logs in on,
 # timers for daily maintenance.
@@ -126,8 +104,9 @@ MASKED_UNITS = [
 
 HARNESS_FILES = {
     # guest path: (content, mode)
-    f"{VM_LIB}/agent": (_subst(AGENT), 0o755),
-    "/etc/systemd/system/lkmd-test-agent.service": (AGENT_UNIT, 0o644),
+    # The agent of the initramfs guests, as a service started early in boot.
+    f"{VM_LIB}/agent": (guest_file("agent"), 0o755),
+    "/etc/systemd/system/lkmd-test-agent.service": (guest_file("lkmd-test-agent.service"), 0o644),
     "/etc/hostname": ("lkmd-vm\n", 0o644),
     "/etc/hosts": ("127.0.0.1 localhost\n127.0.1.1 lkmd-vm\n", 0o644),
     # The initramfs mounts / (through the qcow2 overlay) and /lib/modules (9p).
@@ -148,125 +127,8 @@ class RootfsUnavailable(Exception):
     """The root fs cannot be built here (not root, no debootstrap, no archive)."""
 
 
-class DebBuildError(Exception):
-    """scripts/build-deb failed: a real failure, not a reason to skip."""
-
-
 def _log(msg: str) -> None:
     print(f"rootfs: {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------
-# the package
-
-
-def _source_mtime(repo: Path) -> float:
-    """The newest modification time among the files that go into the package. tests/ and
-    bench/ are left out: they change often and put nothing into it."""
-    skip = ("tests/", "bench/")
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others",
-                              "--exclude-standard"], capture_output=True, check=True,
-                             timeout=60).stdout
-        names = [n.decode() for n in out.split(b"\0") if n]
-    except (OSError, subprocess.SubprocessError):
-        names = []
-        for dirpath, dirnames, filenames in os.walk(repo):
-            rel = os.path.relpath(dirpath, repo)
-            dirnames[:] = [d for d in dirnames if not (
-                rel == "." and (d.startswith(("build", "obj-", ".")) or d in ("tests", "bench")))]
-            names += [os.path.normpath(os.path.join(rel, f)) for f in filenames]
-    newest = 0.0
-    for name in names:
-        if name.startswith(skip):
-            continue
-        try:
-            newest = max(newest, (repo / name).lstat().st_mtime)
-        except OSError:
-            pass  # deleted in the work tree
-    return newest
-
-
-def _deb_version(repo: Path) -> str:
-    first = (repo / "debian" / "changelog").read_text().splitlines()[0]
-    m = re.match(r"^lkmd \(([^)]+)\)", first)
-    if not m:
-        raise DebBuildError(f"cannot read the version from debian/changelog: {first!r}")
-    return m.group(1)
-
-
-def ensure_deb(repo: Path = REPO_ROOT, out_dir: Path | None = None) -> Path:
-    """The lkmd .deb of this tree: $LKMD_DEB if set, else build-deb/lkmd_*.deb, rebuilt with
-    scripts/build-deb when any source file is newer."""
-    if os.environ.get("LKMD_DEB"):
-        deb = Path(os.environ["LKMD_DEB"])
-        if not deb.is_file():
-            raise DebBuildError(f"LKMD_DEB={deb} is not a file")
-        return deb
-    out_dir = Path(out_dir or repo / "build-deb")
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    deb = out_dir / f"lkmd_{_deb_version(repo)}_{arch}.deb"
-    with _FileLock(out_dir / ".lock", BUILD_DEB_TIMEOUT):
-        if deb.is_file() and deb.stat().st_mtime >= _source_mtime(repo):
-            return deb
-        _log(f"building {deb.name} with scripts/build-deb (log: {out_dir / 'build.log'})")
-        t0 = time.monotonic()
-        env = dict(os.environ)
-        # No -dbgsym package: nobody needs it here, and it costs time.
-        env["DEB_BUILD_OPTIONS"] = " ".join(
-            o for o in [env.get("DEB_BUILD_OPTIONS", ""), "noddebs"] if o)
-        with open(out_dir / "build.log", "w") as log:
-            try:
-                p = subprocess.run([str(repo / "scripts" / "build-deb"), "--no-deps",
-                                    "--out-dir", str(out_dir)], cwd=repo, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, timeout=BUILD_DEB_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                raise DebBuildError(f"scripts/build-deb took over {BUILD_DEB_TIMEOUT} s") from None
-        if p.returncode != 0 or not deb.is_file():
-            tail = (out_dir / "build.log").read_text(errors="replace").splitlines()[-40:]
-            raise DebBuildError(f"scripts/build-deb failed (exit {p.returncode}):\n"
-                                + "\n".join(tail))
-        _log(f"{deb.name} built in {time.monotonic() - t0:.0f} s")
-        return deb
-
-
-def _host_providers() -> dict[str, str]:
-    """Virtual package name -> an installed package of the host that provides it."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Status}\t${Provides}\n"],
-                         capture_output=True, text=True, timeout=60).stdout
-    providers: dict[str, str] = {}
-    for line in out.splitlines():
-        package, status, provides = (line.split("\t") + ["", ""])[:3]
-        if status != "installed":
-            continue
-        for p in provides.split(","):
-            name = p.strip().split(" ")[0]
-            if name:
-                providers.setdefault(name, package)
-    return providers
-
-
-def deb_depends(deb: Path) -> list[str]:
-    """Real package names for the .deb's Depends (first of each alternative, no versions).
-    debootstrap cannot resolve a virtual name (libspdlog1.10-fmt9): such a name becomes the
-    package that provides it on the host, where the .deb was built."""
-    field = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
-                           text=True, check=True).stdout
-    providers = None
-    names = []
-    for dep in field.split(","):
-        name = dep.split("|")[0].strip().split(" ")[0].split(":")[0]
-        if not name:
-            continue
-        known = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status}", name],
-                               capture_output=True, text=True, timeout=60).stdout
-        if known != "installed":
-            providers = providers if providers is not None else _host_providers()
-            name = providers.get(name, name)
-        names.append(name)
-    return names
 
 
 # --------------------------------------------------------------------------
@@ -462,41 +324,6 @@ def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None)
 # --------------------------------------------------------------------------
 # the guest
 
-INIT = r"""#!/bin/sh
-# PID 1 of the initramfs: mount the root fs and the module tree, then hand over to systemd.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-fail() {
-    echo "init: $*" >&2
-    echo "@@LKMD-FAIL $*" > @AGENT@
-    sleep 1
-    poweroff -f
-}
-mount -t proc -o nosuid,nodev,noexec proc /proc
-mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
-mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
-while read -r ko; do
-    /usr/sbin/insmod "@VM_LIB@/modules/$ko" || fail "insmod $ko failed"
-done < @VM_LIB@/modules.order
-i=0
-while [ ! -b /dev/vda ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "no /dev/vda after 10 s"
-    sleep 0.1
-done
-mkdir -p /newroot
-mount -t ext4 -o rw,noatime /dev/vda /newroot || fail "cannot mount /dev/vda"
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 mods /newroot/usr/lib/modules \
-    || fail "cannot mount the module tree over 9p"
-[ -f "/newroot/usr/lib/modules/$(uname -r)/modules.dep" ] || fail "no modules.dep for $(uname -r)"
-if [ -d /payload ]; then
-    cp -a /payload/. /newroot/ || fail "cannot copy the guest's files into the root fs"
-fi
-for fs in dev proc sys; do
-    mount -o move /$fs /newroot/$fs || fail "cannot move /$fs"
-done
-exec switch_root /newroot /sbin/init
-"""
-
 BUSYBOX_APPLETS = ["sh", "mount", "mkdir", "sleep", "cp", "switch_root", "poweroff", "uname",
                    "cat", "echo", "ls"]
 
@@ -528,8 +355,7 @@ class SystemdGuest(Guest):
         ir = Initramfs(self._tmp / "initramfs")
         for d in ("/proc", "/sys", "/dev", "/newroot", "/usr/sbin", "/usr/bin", "/bin", "/sbin"):
             ir.mkdir(d)
-        ir.text("/init", INIT.replace("@AGENT@", AGENT_PORT).replace("@VM_LIB@", VM_LIB),
-                mode=0o755)
+        ir.text("/init", guest_file("init-systemd"), mode=0o755)
         ir.file("/bin/busybox", _which("busybox"), mode=0o755)
         for applet in BUSYBOX_APPLETS:
             ir.symlink(f"/bin/{applet}", "busybox")
