@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A Debian 12 root filesystem with systemd as PID 1, for tests of lkmd as a real service.
+"""A Debian root filesystem (12 or 13) with systemd as PID 1, for tests of lkmd as a real service.
 
-    deb = ensure_deb()                       # scripts/build-deb, unless build-deb/ is fresh
-    rootfs = get_rootfs(deb)                 # debootstrap once, cached
+    deb = ensure_deb("trixie")               # scripts/build-deb, unless build-deb/ is fresh
+    rootfs = get_rootfs(deb, "trixie")       # debootstrap once, cached
     with SystemdGuest(rootfs, build_dir="build", name="service") as g:
         g.add_file(...)                      # before entering: files copied into the root fs
         g.wait_running()                     # systemctl is-system-running --wait
         g.check("dpkg -i /var/cache/lkmd-test/lkmd.deb")
 
-Two cached layers under the kernel's cache dir (LKMD_CACHE_DIR, default <repo>/.cache/vm):
+Two cached layers per release under the kernel's cache dir (LKMD_CACHE_DIR, default
+<repo>/.cache/vm), here for bookworm:
 
     rootfs-bookworm/tree/        debootstrap --variant=minbase (root needed), ~280 MB
     rootfs-bookworm/tree.json    its stamp: the packages in it, how long it took
@@ -20,7 +21,9 @@ Two cached layers under the kernel's cache dir (LKMD_CACHE_DIR, default <repo>/.
 
 The tree holds the lkmd package's dependencies (read from the .deb's Depends): when a new .deb
 needs a package the tree lacks, the tree is rebuilt with it. The archive's address comes from
-the machine's own apt sources, as for the kernel (kernel.py).
+the machine's own apt sources, as for the kernel (kernel.py). Each release boots its own kernel:
+Debian 12 the one LKMD_VM_KERNEL selects (6.12 from bookworm-backports by default), Debian 13
+its own 6.12 (kernel.py's flavour `trixie`).
 
 Each guest boots the cached kernel with a small initramfs (busybox, kmod's insmod, virtio_blk,
 ext4 and 9p with their dependencies) that mounts the base image through a throw-away qcow2
@@ -73,7 +76,8 @@ from kernel import (  # noqa: E402
     system_stanzas,
 )
 
-RELEASE = "bookworm"
+# The kernel flavour (kernel.py) each release boots; None: LKMD_VM_KERNEL's choice.
+RELEASE_KERNELS = {"bookworm": None, "trixie": "trixie"}
 # What the suites need besides lkmd's own dependencies (added from the .deb).
 BASE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "kmod", "udev", "iproute2", "util-linux", "procps",
@@ -163,6 +167,7 @@ def _mirror() -> tuple[str, str | None]:
 
 @dataclasses.dataclass(frozen=True)
 class Rootfs:
+    release: str
     image: Path  # ext4, the read-only backing file of each guest's overlay
     packages: tuple[str, ...]
     debootstrap_seconds: float  # when the tree was built
@@ -179,7 +184,7 @@ def _load_tree_stamp(base: Path) -> dict | None:
     return st
 
 
-def _debootstrap(base: Path, packages: list[str]) -> dict:
+def _debootstrap(base: Path, packages: list[str], release: str) -> dict:
     if not shutil.which("debootstrap") and not os.path.exists("/usr/sbin/debootstrap"):
         raise RootfsUnavailable("debootstrap is not installed (scripts/install-deps)")
     mirror, keyring = _mirror()
@@ -191,8 +196,8 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
             "--include=" + ",".join(packages), f"--cache-dir={(base / 'debs').resolve()}"]
     if keyring:
         argv.append(f"--keyring={keyring}")
-    argv += [RELEASE, str(tmp), mirror]
-    _log(f"debootstrap {RELEASE} ({len(packages)} extra packages)")
+    argv += [release, str(tmp), mirror]
+    _log(f"debootstrap {release} ({len(packages)} extra packages)")
     t0 = time.monotonic()
     with open(base / "debootstrap.log", "w") as log:
         try:
@@ -216,7 +221,7 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
     (base / "tree.json").unlink(missing_ok=True)
     shutil.rmtree(tree, ignore_errors=True)
     tmp.rename(tree)
-    stamp = {"stamp_version": TREE_STAMP_VERSION, "release": RELEASE,
+    stamp = {"stamp_version": TREE_STAMP_VERSION, "release": release,
              "packages": sorted(packages), "seconds": round(seconds, 1),
              "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (base / "tree.json").write_text(json.dumps(stamp, indent=1) + "\n")
@@ -286,12 +291,18 @@ def _build_image(base: Path, image: Path) -> None:
     _log(f"{image.name} made in {time.monotonic() - t0:.1f} s")
 
 
-def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None) -> Rootfs:
-    """The cached base image, built (debootstrap, then mke2fs -d) when missing or when the
-    tree lacks a package that `deb` depends on."""
-    wanted = list(dict.fromkeys(BASE_PACKAGES + (extra_packages or [])
-                                + (deb_depends(deb) if deb else [])))
-    base = cache_dir() / f"rootfs-{RELEASE}"
+def get_rootfs(deb: Path | None = None, release: str = HOST_RELEASE,
+               extra_packages: list[str] | None = None) -> Rootfs:
+    """The cached base image of `release`, built (debootstrap, then mke2fs -d) when missing or
+    when the tree lacks a package that `deb` (built for that release) depends on."""
+    if release not in RELEASE_KERNELS:
+        raise RootfsUnavailable(f"no root fs for {release!r}")
+    try:
+        depends = deb_depends(deb, build_root_admindir(release)) if deb else []
+    except DebBuildError as e:
+        raise RootfsUnavailable(str(e)) from None
+    wanted = list(dict.fromkeys(BASE_PACKAGES + (extra_packages or []) + depends))
+    base = cache_dir() / f"rootfs-{release}"
     built: list[str] = []
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -309,7 +320,7 @@ def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None)
             if stamp:
                 _log(f"the cached tree lacks {' '.join(sorted(missing))}: rebuilding it")
             packages = sorted(set(wanted) | set(stamp["packages"] if stamp else []))
-            stamp = _debootstrap(base, packages)
+            stamp = _debootstrap(base, packages, release)
             built.append("tree")
         image = base / f"base-{_recipe_hash(stamp)}.ext4"
         if not image.is_file():
@@ -317,7 +328,7 @@ def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None)
             built.append("image")
     finally:
         lock.__exit__(None, None, None)
-    return Rootfs(image=image, packages=tuple(stamp["packages"]),
+    return Rootfs(release=release, image=image, packages=tuple(stamp["packages"]),
                   debootstrap_seconds=stamp["seconds"], built_now=built)
 
 
@@ -339,11 +350,18 @@ class SystemdGuest(Guest):
                          append=f"systemd.show_status=1 {append}".strip(), **kwargs)
         self.rootfs = rootfs
         self.running_seconds: float | None = None
+        self.kernel_flavour = RELEASE_KERNELS[rootfs.release]
         if deb:
             self.add_file(DEB_GUEST_PATH, deb, mode=0o644)
         # Until dpkg installs the package's copy (see the module doc).
         self.add_file("/usr/share/lkmd/udev/80-drivers.rules",
                       REPO_ROOT / "units" / "80-drivers.rules", mode=0o644)
+
+    def _start(self) -> None:
+        # Here, not in __init__: a kernel that cannot be had skips the suite (Suite.boot).
+        if self.kernel is None and self.kernel_flavour:
+            self.kernel = get_kernel(self.kernel_flavour)
+        super()._start()
 
     def _build_initramfs(self, out: Path) -> None:
         overlay = self._tmp / "root.qcow2"
@@ -407,18 +425,21 @@ class SystemdGuest(Guest):
 
 
 def main() -> int:
-    """Build the .deb and the root fs; report them as two TAP test points."""
+    """Build the .deb and the root fs (and fetch a release's own kernel); report them as TAP
+    test points."""
     ap = argparse.ArgumentParser(description="Build lkmd's .deb and the systemd guest's root fs "
                                  "(TAP output)")
     ap.add_argument("--build-dir", help="accepted for uniformity with the VM suites; unused")
-    ap.parse_args()
+    ap.add_argument("--release", choices=RELEASES, default=HOST_RELEASE)
+    release = ap.parse_args().release
     required = os.environ.get("LKMD_VM_REQUIRE") == "1"
+    flavour = RELEASE_KERNELS[release]
     t0 = time.monotonic()
     try:
-        deb = ensure_deb()
+        deb = ensure_deb(release)
     except DebBuildError as e:
         print("1..2")
-        print("not ok 1 - scripts/build-deb")
+        print(f"not ok 1 - scripts/build-deb for {release}")
         for line in str(e).splitlines():
             print(f"# {line}")
         print("not ok 2 - root fs # SKIP no .deb")
@@ -426,17 +447,23 @@ def main() -> int:
     deb_seconds = time.monotonic() - t0
     t0 = time.monotonic()
     try:
-        r = get_rootfs(deb)
-    except RootfsUnavailable as e:
-        print(f"1..0 # SKIP root fs unavailable: {str(e).splitlines()[0]}")
+        r = get_rootfs(deb, release)
+        rootfs_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
+        # The release's own kernel, fetched here like the default one by kernel.py's test.
+        k = get_kernel(flavour) if flavour else None
+    except (RootfsUnavailable, KernelUnavailable) as e:
+        print(f"1..0 # SKIP {release} root fs or kernel unavailable: {str(e).splitlines()[0]}")
         for line in str(e).splitlines()[1:]:
             print(f"# {line}")
         return 1 if required else 0
-    print("1..2")
-    print(f"ok 1 - {deb.name} ({deb_seconds:.0f} s)")
-    print(f"ok 2 - root fs {r.image.name}, {len(r.packages)} packages "
-          f"({time.monotonic() - t0:.0f} s; built now: {', '.join(r.built_now) or 'nothing'}; "
+    print("1..3" if k else "1..2")
+    print(f"ok 1 - {release}: {deb} ({deb_seconds:.0f} s)")
+    print(f"ok 2 - {release} root fs {r.image.name}, {len(r.packages)} packages "
+          f"({rootfs_seconds:.0f} s; built now: {', '.join(r.built_now) or 'nothing'}; "
           f"debootstrap took {r.debootstrap_seconds:.0f} s)")
+    if k:
+        print(f"ok 3 - {release} kernel {k.package} {k.version} ({time.monotonic() - t0:.0f} s)")
     return 0
 
 
