@@ -23,8 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guest import GuestError  # noqa: E402
 from rootfs import (  # noqa: E402
     DEB_GUEST_PATH, HOST_RELEASE, RELEASE_KERNELS, RELEASES, TEST_UID, TEST_USER,
-    RootfsUnavailable, SystemdGuest, ensure_deb, get_rootfs,
+    RootfsUnavailable, ensure_deb, get_rootfs,
 )
+from systemd_guest import SystemdGuest  # noqa: E402
 from tap import SkipSuite, Suite, comment, expect  # noqa: E402
 
 AS_USER = f"setpriv --reuid={TEST_UID} --regid={TEST_UID} --clear-groups"
