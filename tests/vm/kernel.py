@@ -3,7 +3,8 @@
 """Fetch, unpack and cache a Debian kernel package for the qemu test guest.
 
 The default is the 6.12 kernel from bookworm-backports (it has ntfs3, which
-the 6.1 kernel lacks); LKMD_VM_KERNEL=6.1 selects bookworm's own kernel.
+the 6.1 kernel lacks); LKMD_VM_KERNEL=6.1 selects bookworm's own kernel, and
+`trixie` Debian 13's own 6.12 (the trixie systemd guest asks for it by name).
 
 apt runs with private sources, lists and cache under the cache dir, so the
 machine's apt configuration and state are never touched. The archive's
@@ -40,12 +41,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FLAVOURS = {
-    # flavour: (suites taken from the system, regex of acceptable packages)
-    "6.12": ("backports", re.compile(r"^linux-image-6\.12\.(\d+)\+deb12-amd64$")),
-    "6.1": ("system", re.compile(r"^linux-image-6\.1\.0-(\d+)-amd64$")),
+    # flavour: (suite of the machine's main archive, or None for the machine's own suites;
+    #           regex of acceptable packages)
+    "6.12": ("bookworm-backports", re.compile(r"^linux-image-6\.12\.(\d+)\+deb12-amd64$")),
+    "6.1": (None, re.compile(r"^linux-image-6\.1\.0-(\d+)-amd64$")),
+    # Debian 13's own kernel, for the trixie systemd guest (rootfs.py).
+    "trixie": ("trixie", re.compile(r"^linux-image-6\.12\.(\d+)\+deb13-amd64$")),
 }
 DEFAULT_FLAVOUR = "6.12"
-BACKPORTS_SUITE = "bookworm-backports"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 SOURCES_LIST = Path("/etc/apt/sources.list")
 
@@ -189,8 +192,9 @@ def _format_stanza(s: dict[str, str], suites: str | None = None) -> str:
 
 def sources_for(flavour: str) -> str:
     stanzas = system_stanzas()
-    if FLAVOURS[flavour][0] == "backports":
-        return _format_stanza(_main_archive(stanzas), suites=BACKPORTS_SUITE)
+    suite = FLAVOURS[flavour][0]
+    if suite:
+        return _format_stanza(_main_archive(stanzas), suites=suite)
     return "\n".join(_format_stanza(s) for s in stanzas)
 
 
@@ -431,6 +435,10 @@ def _fetch(flavour: str, base: Path, kdir: Path) -> Kernel:
         root = kdir / "root"
         subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True, timeout=600)
 
+    if not (root / "lib").exists() and (root / "usr" / "lib" / "modules").is_dir():
+        # Debian 13's package installs under /usr only (merged /usr): give it the /lib that a
+        # merged-/usr system has, so that Kernel's paths and `depmod -b` hold for both.
+        (root / "lib").symlink_to("usr/lib")
     kvers = [p.name for p in (root / "lib" / "modules").iterdir() if p.is_dir()]
     if len(kvers) != 1:
         raise KernelUnavailable(f"expected one module tree in {package}, found {kvers}")
@@ -461,10 +469,12 @@ def main() -> int:
     """Fetch the kernel; report it as a single TAP test point."""
     ap = argparse.ArgumentParser(description="Fetch and cache the VM tests' kernel (TAP output)")
     ap.add_argument("--build-dir", help="accepted for uniformity with the VM suites; unused")
-    ap.parse_args()
+    ap.add_argument("--flavour", choices=sorted(FLAVOURS),
+                    help="instead of $LKMD_VM_KERNEL (default %s)" % DEFAULT_FLAVOUR)
+    args = ap.parse_args()
     try:
         t0 = time.monotonic()
-        k = get_kernel()
+        k = get_kernel(args.flavour)
     except KernelUnavailable as e:
         print(f"1..0 # SKIP kernel unavailable: {str(e).splitlines()[0]}")
         for line in str(e).splitlines()[1:]:

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A Debian 12 root filesystem with systemd as PID 1, for tests of lkmd as a real service.
+"""A Debian root filesystem (12 or 13) with systemd as PID 1, for tests of lkmd as a real service.
 
-    deb = ensure_deb()                       # scripts/build-deb, unless build-deb/ is fresh
-    rootfs = get_rootfs(deb)                 # debootstrap once, cached
-    with SystemdGuest(rootfs, build_dir="build", name="service") as g:
+    deb = ensure_deb("trixie")               # scripts/build-deb, unless build-deb/ is fresh
+    rootfs = get_rootfs(deb, "trixie")       # debootstrap once, cached
+    with SystemdGuest(rootfs, build_dir="build", name="service") as g:   # systemd_guest.py
         g.add_file(...)                      # before entering: files copied into the root fs
         g.wait_running()                     # systemctl is-system-running --wait
         g.check("dpkg -i /var/cache/lkmd-test/lkmd.deb")
 
-Two cached layers under the kernel's cache dir (LKMD_CACHE_DIR, default <repo>/.cache/vm):
+Two cached layers per release under the kernel's cache dir (LKMD_CACHE_DIR, default
+<repo>/.cache/vm), here for bookworm:
 
     rootfs-bookworm/tree/        debootstrap --variant=minbase (root needed), ~280 MB
     rootfs-bookworm/tree.json    its stamp: the packages in it, how long it took
@@ -20,7 +21,9 @@ Two cached layers under the kernel's cache dir (LKMD_CACHE_DIR, default <repo>/.
 
 The tree holds the lkmd package's dependencies (read from the .deb's Depends): when a new .deb
 needs a package the tree lacks, the tree is rebuilt with it. The archive's address comes from
-the machine's own apt sources, as for the kernel (kernel.py).
+the machine's own apt sources, as for the kernel (kernel.py). Each release boots its own kernel:
+Debian 12 the one LKMD_VM_KERNEL selects (6.12 from bookworm-backports by default), Debian 13
+its own 6.12 (kernel.py's flavour `trixie`).
 
 Each guest boots the cached kernel with a small initramfs (busybox, kmod's insmod, virtio_blk,
 ext4 and 9p with their dependencies) that mounts the base image through a throw-away qcow2
@@ -49,31 +52,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from guest import (  # noqa: E402
-    AGENT, AGENT_PORT, Guest, GuestError, Initramfs, _subst, _which, make_vfat_image,
-    module_closure,
+from debpkg import (  # noqa: E402,F401 (DebBuildError, ensure_deb: for the suites)
+    HOST_RELEASE, RELEASES, DebBuildError, build_root_admindir, deb_depends, ensure_deb,
 )
+from guest import VM_LIB, _which, guest_file  # noqa: E402
 from kernel import (  # noqa: E402
-    REPO_ROOT, KernelUnavailable, _FileLock, _main_archive, cache_dir, system_stanzas,
+    KernelUnavailable, _FileLock, _main_archive, cache_dir, get_kernel, system_stanzas,
 )
 
-RELEASE = "bookworm"
+# The kernel flavour (kernel.py) each release boots; None: LKMD_VM_KERNEL's choice.
+RELEASE_KERNELS = {"bookworm": None, "trixie": "trixie"}
 # What the suites need besides lkmd's own dependencies (added from the .deb).
 BASE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "kmod", "udev", "iproute2", "util-linux", "procps",
@@ -88,33 +88,11 @@ IMAGE_SIZE = "1G"
 TREE_STAMP_VERSION = 1
 DEBOOTSTRAP_TIMEOUT = 1800  # s
 LOCK_TIMEOUT = 2400  # s: another test may be running debootstrap
-BUILD_DEB_TIMEOUT = 1800  # s
-VM_LIB = "/usr/lib/lkmd-vm"
 TEST_USER = "tester"  # uid 1000, for the unprivileged calls
 TEST_UID = 1000
 DEB_GUEST_PATH = "/var/cache/lkmd-test/lkmd.deb"
 # Before switch_root: the root disk, its file system, and the module tree's 9p share.
 BOOT_MODULES = ["virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "9pnet_virtio", "9p"]
-
-# The root fs gets the agent of the initramfs guests (guest.AGENT), as a service.
-AGENT_UNIT = f"""\
-[Unit]
-Description=lkmd test harness: command agent on {AGENT_PORT}
-DefaultDependencies=no
-Conflicts=shutdown.target
-Before=shutdown.target
-
-[Service]
-ExecStart=/bin/sh {VM_LIB}/agent
-Environment=PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb
-WorkingDirectory=/root
-StandardInput=null
-StandardOutput=journal+console
-StandardError=journal+console
-
-[Install]
-WantedBy=sysinit.target
-"""
 
 # Units that cost boot time or could act in the middle of a test: consoles nobody logs in on,
 # timers for daily maintenance.
@@ -126,8 +104,9 @@ MASKED_UNITS = [
 
 HARNESS_FILES = {
     # guest path: (content, mode)
-    f"{VM_LIB}/agent": (_subst(AGENT), 0o755),
-    "/etc/systemd/system/lkmd-test-agent.service": (AGENT_UNIT, 0o644),
+    # The agent of the initramfs guests, as a service started early in boot.
+    f"{VM_LIB}/agent": (guest_file("agent"), 0o755),
+    "/etc/systemd/system/lkmd-test-agent.service": (guest_file("lkmd-test-agent.service"), 0o644),
     "/etc/hostname": ("lkmd-vm\n", 0o644),
     "/etc/hosts": ("127.0.0.1 localhost\n127.0.1.1 lkmd-vm\n", 0o644),
     # The initramfs mounts / (through the qcow2 overlay) and /lib/modules (9p).
@@ -148,125 +127,8 @@ class RootfsUnavailable(Exception):
     """The root fs cannot be built here (not root, no debootstrap, no archive)."""
 
 
-class DebBuildError(Exception):
-    """scripts/build-deb failed: a real failure, not a reason to skip."""
-
-
 def _log(msg: str) -> None:
     print(f"rootfs: {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------
-# the package
-
-
-def _source_mtime(repo: Path) -> float:
-    """The newest modification time among the files that go into the package. tests/ and
-    bench/ are left out: they change often and put nothing into it."""
-    skip = ("tests/", "bench/")
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others",
-                              "--exclude-standard"], capture_output=True, check=True,
-                             timeout=60).stdout
-        names = [n.decode() for n in out.split(b"\0") if n]
-    except (OSError, subprocess.SubprocessError):
-        names = []
-        for dirpath, dirnames, filenames in os.walk(repo):
-            rel = os.path.relpath(dirpath, repo)
-            dirnames[:] = [d for d in dirnames if not (
-                rel == "." and (d.startswith(("build", "obj-", ".")) or d in ("tests", "bench")))]
-            names += [os.path.normpath(os.path.join(rel, f)) for f in filenames]
-    newest = 0.0
-    for name in names:
-        if name.startswith(skip):
-            continue
-        try:
-            newest = max(newest, (repo / name).lstat().st_mtime)
-        except OSError:
-            pass  # deleted in the work tree
-    return newest
-
-
-def _deb_version(repo: Path) -> str:
-    first = (repo / "debian" / "changelog").read_text().splitlines()[0]
-    m = re.match(r"^lkmd \(([^)]+)\)", first)
-    if not m:
-        raise DebBuildError(f"cannot read the version from debian/changelog: {first!r}")
-    return m.group(1)
-
-
-def ensure_deb(repo: Path = REPO_ROOT, out_dir: Path | None = None) -> Path:
-    """The lkmd .deb of this tree: $LKMD_DEB if set, else build-deb/lkmd_*.deb, rebuilt with
-    scripts/build-deb when any source file is newer."""
-    if os.environ.get("LKMD_DEB"):
-        deb = Path(os.environ["LKMD_DEB"])
-        if not deb.is_file():
-            raise DebBuildError(f"LKMD_DEB={deb} is not a file")
-        return deb
-    out_dir = Path(out_dir or repo / "build-deb")
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    deb = out_dir / f"lkmd_{_deb_version(repo)}_{arch}.deb"
-    with _FileLock(out_dir / ".lock", BUILD_DEB_TIMEOUT):
-        if deb.is_file() and deb.stat().st_mtime >= _source_mtime(repo):
-            return deb
-        _log(f"building {deb.name} with scripts/build-deb (log: {out_dir / 'build.log'})")
-        t0 = time.monotonic()
-        env = dict(os.environ)
-        # No -dbgsym package: nobody needs it here, and it costs time.
-        env["DEB_BUILD_OPTIONS"] = " ".join(
-            o for o in [env.get("DEB_BUILD_OPTIONS", ""), "noddebs"] if o)
-        with open(out_dir / "build.log", "w") as log:
-            try:
-                p = subprocess.run([str(repo / "scripts" / "build-deb"), "--no-deps",
-                                    "--out-dir", str(out_dir)], cwd=repo, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, timeout=BUILD_DEB_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                raise DebBuildError(f"scripts/build-deb took over {BUILD_DEB_TIMEOUT} s") from None
-        if p.returncode != 0 or not deb.is_file():
-            tail = (out_dir / "build.log").read_text(errors="replace").splitlines()[-40:]
-            raise DebBuildError(f"scripts/build-deb failed (exit {p.returncode}):\n"
-                                + "\n".join(tail))
-        _log(f"{deb.name} built in {time.monotonic() - t0:.0f} s")
-        return deb
-
-
-def _host_providers() -> dict[str, str]:
-    """Virtual package name -> an installed package of the host that provides it."""
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Status}\t${Provides}\n"],
-                         capture_output=True, text=True, timeout=60).stdout
-    providers: dict[str, str] = {}
-    for line in out.splitlines():
-        package, status, provides = (line.split("\t") + ["", ""])[:3]
-        if status != "installed":
-            continue
-        for p in provides.split(","):
-            name = p.strip().split(" ")[0]
-            if name:
-                providers.setdefault(name, package)
-    return providers
-
-
-def deb_depends(deb: Path) -> list[str]:
-    """Real package names for the .deb's Depends (first of each alternative, no versions).
-    debootstrap cannot resolve a virtual name (libspdlog1.10-fmt9): such a name becomes the
-    package that provides it on the host, where the .deb was built."""
-    field = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True,
-                           text=True, check=True).stdout
-    providers = None
-    names = []
-    for dep in field.split(","):
-        name = dep.split("|")[0].strip().split(" ")[0].split(":")[0]
-        if not name:
-            continue
-        known = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status}", name],
-                               capture_output=True, text=True, timeout=60).stdout
-        if known != "installed":
-            providers = providers if providers is not None else _host_providers()
-            name = providers.get(name, name)
-        names.append(name)
-    return names
 
 
 # --------------------------------------------------------------------------
@@ -301,6 +163,7 @@ def _mirror() -> tuple[str, str | None]:
 
 @dataclasses.dataclass(frozen=True)
 class Rootfs:
+    release: str
     image: Path  # ext4, the read-only backing file of each guest's overlay
     packages: tuple[str, ...]
     debootstrap_seconds: float  # when the tree was built
@@ -317,7 +180,7 @@ def _load_tree_stamp(base: Path) -> dict | None:
     return st
 
 
-def _debootstrap(base: Path, packages: list[str]) -> dict:
+def _debootstrap(base: Path, packages: list[str], release: str) -> dict:
     if not shutil.which("debootstrap") and not os.path.exists("/usr/sbin/debootstrap"):
         raise RootfsUnavailable("debootstrap is not installed (scripts/install-deps)")
     mirror, keyring = _mirror()
@@ -329,8 +192,8 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
             "--include=" + ",".join(packages), f"--cache-dir={(base / 'debs').resolve()}"]
     if keyring:
         argv.append(f"--keyring={keyring}")
-    argv += [RELEASE, str(tmp), mirror]
-    _log(f"debootstrap {RELEASE} ({len(packages)} extra packages)")
+    argv += [release, str(tmp), mirror]
+    _log(f"debootstrap {release} ({len(packages)} extra packages)")
     t0 = time.monotonic()
     with open(base / "debootstrap.log", "w") as log:
         try:
@@ -354,7 +217,7 @@ def _debootstrap(base: Path, packages: list[str]) -> dict:
     (base / "tree.json").unlink(missing_ok=True)
     shutil.rmtree(tree, ignore_errors=True)
     tmp.rename(tree)
-    stamp = {"stamp_version": TREE_STAMP_VERSION, "release": RELEASE,
+    stamp = {"stamp_version": TREE_STAMP_VERSION, "release": release,
              "packages": sorted(packages), "seconds": round(seconds, 1),
              "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (base / "tree.json").write_text(json.dumps(stamp, indent=1) + "\n")
@@ -424,12 +287,18 @@ def _build_image(base: Path, image: Path) -> None:
     _log(f"{image.name} made in {time.monotonic() - t0:.1f} s")
 
 
-def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None) -> Rootfs:
-    """The cached base image, built (debootstrap, then mke2fs -d) when missing or when the
-    tree lacks a package that `deb` depends on."""
-    wanted = list(dict.fromkeys(BASE_PACKAGES + (extra_packages or [])
-                                + (deb_depends(deb) if deb else [])))
-    base = cache_dir() / f"rootfs-{RELEASE}"
+def get_rootfs(deb: Path | None = None, release: str = HOST_RELEASE,
+               extra_packages: list[str] | None = None) -> Rootfs:
+    """The cached base image of `release`, built (debootstrap, then mke2fs -d) when missing or
+    when the tree lacks a package that `deb` (built for that release) depends on."""
+    if release not in RELEASE_KERNELS:
+        raise RootfsUnavailable(f"no root fs for {release!r}")
+    try:
+        depends = deb_depends(deb, build_root_admindir(release)) if deb else []
+    except DebBuildError as e:
+        raise RootfsUnavailable(str(e)) from None
+    wanted = list(dict.fromkeys(BASE_PACKAGES + (extra_packages or []) + depends))
+    base = cache_dir() / f"rootfs-{release}"
     built: list[str] = []
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -447,7 +316,7 @@ def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None)
             if stamp:
                 _log(f"the cached tree lacks {' '.join(sorted(missing))}: rebuilding it")
             packages = sorted(set(wanted) | set(stamp["packages"] if stamp else []))
-            stamp = _debootstrap(base, packages)
+            stamp = _debootstrap(base, packages, release)
             built.append("tree")
         image = base / f"base-{_recipe_hash(stamp)}.ext4"
         if not image.is_file():
@@ -455,144 +324,26 @@ def get_rootfs(deb: Path | None = None, extra_packages: list[str] | None = None)
             built.append("image")
     finally:
         lock.__exit__(None, None, None)
-    return Rootfs(image=image, packages=tuple(stamp["packages"]),
+    return Rootfs(release=release, image=image, packages=tuple(stamp["packages"]),
                   debootstrap_seconds=stamp["seconds"], built_now=built)
 
 
-# --------------------------------------------------------------------------
-# the guest
-
-INIT = r"""#!/bin/sh
-# PID 1 of the initramfs: mount the root fs and the module tree, then hand over to systemd.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-fail() {
-    echo "init: $*" >&2
-    echo "@@LKMD-FAIL $*" > @AGENT@
-    sleep 1
-    poweroff -f
-}
-mount -t proc -o nosuid,nodev,noexec proc /proc
-mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
-mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
-while read -r ko; do
-    /usr/sbin/insmod "@VM_LIB@/modules/$ko" || fail "insmod $ko failed"
-done < @VM_LIB@/modules.order
-i=0
-while [ ! -b /dev/vda ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "no /dev/vda after 10 s"
-    sleep 0.1
-done
-mkdir -p /newroot
-mount -t ext4 -o rw,noatime /dev/vda /newroot || fail "cannot mount /dev/vda"
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 mods /newroot/usr/lib/modules \
-    || fail "cannot mount the module tree over 9p"
-[ -f "/newroot/usr/lib/modules/$(uname -r)/modules.dep" ] || fail "no modules.dep for $(uname -r)"
-if [ -d /payload ]; then
-    cp -a /payload/. /newroot/ || fail "cannot copy the guest's files into the root fs"
-fi
-for fs in dev proc sys; do
-    mount -o move /$fs /newroot/$fs || fail "cannot move /$fs"
-done
-exec switch_root /newroot /sbin/init
-"""
-
-BUSYBOX_APPLETS = ["sh", "mount", "mkdir", "sleep", "cp", "switch_root", "poweroff", "uname",
-                   "cat", "echo", "ls"]
-
-
-class SystemdGuest(Guest):
-    """A guest booting `rootfs` with systemd as PID 1. add_file, add_text and add_vfat_image
-    put files into the root fs (copied in at boot, on top of the overlay)."""
-
-    def __init__(self, rootfs: Rootfs, deb: Path | None = None, boot_timeout: float = 180,
-                 append: str = "", **kwargs):
-        # systemd's status lines on the console help when a boot goes wrong.
-        super().__init__(boot_timeout=boot_timeout,
-                         append=f"systemd.show_status=1 {append}".strip(), **kwargs)
-        self.rootfs = rootfs
-        self.running_seconds: float | None = None
-        if deb:
-            self.add_file(DEB_GUEST_PATH, deb, mode=0o644)
-        # Until dpkg installs the package's copy (see the module doc).
-        self.add_file("/usr/share/lkmd/udev/80-drivers.rules",
-                      REPO_ROOT / "units" / "80-drivers.rules", mode=0o644)
-
-    def _build_initramfs(self, out: Path) -> None:
-        overlay = self._tmp / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-                        str(self.rootfs.image.resolve()), str(overlay)], check=True, timeout=60,
-                       capture_output=True)
-        self.qemu_args += ["-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe"]
-
-        ir = Initramfs(self._tmp / "initramfs")
-        for d in ("/proc", "/sys", "/dev", "/newroot", "/usr/sbin", "/usr/bin", "/bin", "/sbin"):
-            ir.mkdir(d)
-        ir.text("/init", INIT.replace("@AGENT@", AGENT_PORT).replace("@VM_LIB@", VM_LIB),
-                mode=0o755)
-        ir.file("/bin/busybox", _which("busybox"), mode=0o755)
-        for applet in BUSYBOX_APPLETS:
-            ir.symlink(f"/bin/{applet}", "busybox")
-        ir.binary("/usr/bin/kmod", _which("kmod"))
-        ir.symlink("/usr/sbin/insmod", "../bin/kmod")
-        mods = module_closure(self.kernel, BOOT_MODULES)
-        for rel in mods:
-            ir.file(f"{VM_LIB}/modules/{Path(rel).name}", self.kernel.kmod_dir / rel, mode=0o644)
-        ir.text(f"{VM_LIB}/modules.order", "".join(Path(m).name + "\n" for m in mods))
-
-        payload = Initramfs(ir.stage / "payload")
-        for kind, guest_path, data in self._extra:
-            if kind == "file":
-                payload.file(guest_path, data[0], mode=data[1])
-            elif kind == "text":
-                payload.text(guest_path, data[0], mode=data[1])
-            elif kind == "vfat":
-                img = self._tmp / f"vfat-{len(list(self._tmp.glob('vfat-*')))}.img"
-                make_vfat_image(img, size_mib=data[0], files=data[1])
-                payload.file(guest_path, img, mode=0o644)
-            else:
-                raise GuestError(f"SystemdGuest cannot add a {kind!r} ({guest_path}): "
-                                 "install it in the root fs instead")
-        ir.pack(out)
-        shutil.rmtree(ir.stage)
-
-    def wait_running(self, timeout: float = 240) -> str:
-        """Wait until systemd has finished starting up; return its state (running, or
-        degraded with the failed units appended)."""
-        t0 = time.monotonic()
-        rc, out = self.run("systemctl is-system-running --wait", timeout=timeout)
-        self.running_seconds = time.monotonic() - t0
-        state = out.strip().splitlines()[-1] if out.strip() else "?"
-        if state not in ("running", "degraded"):
-            raise GuestError(f"systemd did not finish starting up: {state}\n"
-                             + self.run("systemctl list-jobs --no-pager")[1])
-        if state == "degraded":
-            state += "\n" + self.run("systemctl --failed --no-pager --no-legend")[1]
-        return state
-
-    def journal(self, args: str = "", lines: int = 40) -> str:
-        rc, out = self.run(f"journalctl --no-pager -o short-monotonic -n {lines} {args}")
-        return out
-
-    def unit_properties(self, unit: str, *names: str) -> dict[str, str]:
-        out = self.check(f"systemctl show {shlex.quote(unit)} "
-                         + " ".join(f"-p {n}" for n in names))
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
 def main() -> int:
-    """Build the .deb and the root fs; report them as two TAP test points."""
+    """Build the .deb and the root fs (and fetch a release's own kernel); report them as TAP
+    test points."""
     ap = argparse.ArgumentParser(description="Build lkmd's .deb and the systemd guest's root fs "
                                  "(TAP output)")
     ap.add_argument("--build-dir", help="accepted for uniformity with the VM suites; unused")
-    ap.parse_args()
+    ap.add_argument("--release", choices=RELEASES, default=HOST_RELEASE)
+    release = ap.parse_args().release
     required = os.environ.get("LKMD_VM_REQUIRE") == "1"
+    flavour = RELEASE_KERNELS[release]
     t0 = time.monotonic()
     try:
-        deb = ensure_deb()
+        deb = ensure_deb(release)
     except DebBuildError as e:
         print("1..2")
-        print("not ok 1 - scripts/build-deb")
+        print(f"not ok 1 - scripts/build-deb for {release}")
         for line in str(e).splitlines():
             print(f"# {line}")
         print("not ok 2 - root fs # SKIP no .deb")
@@ -600,17 +351,23 @@ def main() -> int:
     deb_seconds = time.monotonic() - t0
     t0 = time.monotonic()
     try:
-        r = get_rootfs(deb)
-    except RootfsUnavailable as e:
-        print(f"1..0 # SKIP root fs unavailable: {str(e).splitlines()[0]}")
+        r = get_rootfs(deb, release)
+        rootfs_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
+        # The release's own kernel, fetched here like the default one by kernel.py's test.
+        k = get_kernel(flavour) if flavour else None
+    except (RootfsUnavailable, KernelUnavailable) as e:
+        print(f"1..0 # SKIP {release} root fs or kernel unavailable: {str(e).splitlines()[0]}")
         for line in str(e).splitlines()[1:]:
             print(f"# {line}")
         return 1 if required else 0
-    print("1..2")
-    print(f"ok 1 - {deb.name} ({deb_seconds:.0f} s)")
-    print(f"ok 2 - root fs {r.image.name}, {len(r.packages)} packages "
-          f"({time.monotonic() - t0:.0f} s; built now: {', '.join(r.built_now) or 'nothing'}; "
+    print("1..3" if k else "1..2")
+    print(f"ok 1 - {release}: {deb} ({deb_seconds:.0f} s)")
+    print(f"ok 2 - {release} root fs {r.image.name}, {len(r.packages)} packages "
+          f"({rootfs_seconds:.0f} s; built now: {', '.join(r.built_now) or 'nothing'}; "
           f"debootstrap took {r.debootstrap_seconds:.0f} s)")
+    if k:
+        print(f"ok 3 - {release} kernel {k.package} {k.version} ({time.monotonic() - t0:.0f} s)")
     return 0
 
 

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""lkmd as a real systemd service: the tree's .deb installed with dpkg in a Debian 12 guest
-whose PID 1 is systemd (see rootfs.py), with a real system bus and its default policy."""
+"""lkmd as a real systemd service: the tree's .deb installed with dpkg in a Debian guest whose
+PID 1 is systemd (see rootfs.py), with a real system bus and its default policy.
+
+    test_service.py --build-dir build                    Debian 12, systemd 252
+    test_service.py --build-dir build --release trixie   Debian 13, systemd 257, its own kernel
+"""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -17,8 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from guest import GuestError  # noqa: E402
 from rootfs import (  # noqa: E402
-    DEB_GUEST_PATH, TEST_UID, TEST_USER, RootfsUnavailable, SystemdGuest, ensure_deb, get_rootfs,
+    DEB_GUEST_PATH, HOST_RELEASE, RELEASE_KERNELS, RELEASES, TEST_UID, TEST_USER,
+    RootfsUnavailable, ensure_deb, get_rootfs,
 )
+from systemd_guest import SystemdGuest  # noqa: E402
 from tap import SkipSuite, Suite, comment, expect  # noqa: E402
 
 AS_USER = f"setpriv --reuid={TEST_UID} --regid={TEST_UID} --clear-groups"
@@ -45,16 +52,28 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.YES;
 });
 """.replace("@USER@", TEST_USER)
+# What each release's guest must be: its systemd, and the uname -r suffix of its own kernel
+# (None: Debian 12 boots the kernel LKMD_VM_KERNEL selects).
+RELEASE_FACTS = {
+    "bookworm": {"version_id": "12", "systemd": 252, "kernel_suffix": None},
+    "trixie": {"version_id": "13", "systemd": 257, "kernel_suffix": "+deb13-amd64"},
+}
 
 
 def main() -> None:
-    with Suite("service") as s:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--release", choices=RELEASES, default=HOST_RELEASE)
+    opts, rest = ap.parse_known_args()
+    release = opts.release
+    facts = RELEASE_FACTS[release]
+    name = "service" if release == HOST_RELEASE else f"service-{release}"
+    with Suite(name, argv=rest) as s:
         t0 = time.monotonic()
-        deb = ensure_deb()  # a failing package build fails the suite (Bail out)
+        deb = ensure_deb(release)  # a failing package build fails the suite (Bail out)
         deb_seconds = time.monotonic() - t0
         t0 = time.monotonic()
         try:
-            rootfs = get_rootfs(deb)
+            rootfs = get_rootfs(deb, release)
         except RootfsUnavailable as e:
             for line in str(e).splitlines()[1:]:
                 comment(line)
@@ -64,7 +83,7 @@ def main() -> None:
                 f"{time.monotonic() - t0:.1f} s (built now: {built}; "
                 f"debootstrap took {rootfs.debootstrap_seconds:.0f} s)")
 
-        guest = SystemdGuest(rootfs, deb=deb, build_dir=s.build_dir, name="service")
+        guest = SystemdGuest(rootfs, deb=deb, build_dir=s.build_dir, name=name)
         guest.add_text(TEST_CONF, TEST_CONF_TEXT)
         guest.add_text("/etc/modprobe.d/lkmd-test.conf", SLOW_DUMMY)
         guest.add_vfat_image(VFAT_IMAGE)
@@ -114,6 +133,22 @@ def main() -> None:
 
         def reload() -> tuple[int, str]:
             return g.run("systemctl reload lkmd 2>&1", timeout=60)
+
+        @scenario(f"the guest runs Debian {facts['version_id']} with systemd {facts['systemd']} as "
+                  "PID 1 on " + ("its own kernel" if RELEASE_KERNELS[release] else "Debian's kernel"))
+        def _():
+            os_release = dict(line.split("=", 1) for line in
+                              g.read_file("/etc/os-release").splitlines() if "=" in line)
+            version_id = os_release.get("VERSION_ID", "").strip('"')
+            expect(version_id == facts["version_id"], f"/etc/os-release: {os_release}")
+            expect(g.read_file("/proc/1/comm").strip() == "systemd", "PID 1 is not systemd")
+            version = g.check("systemctl --version").splitlines()[0]
+            expect(version.startswith(f"systemd {facts['systemd']} "), version)
+            kver = g.check("uname -r").strip()
+            if facts["kernel_suffix"]:
+                expect(kver.endswith(facts["kernel_suffix"]), f"uname -r: {kver}")
+            expect(kver == g.kernel.kver, f"uname -r {kver}, booted {g.kernel.kver}")
+            comment(f"{os_release.get('PRETTY_NAME', '?')}, {version}, kernel {kver}")
 
         @scenario("dpkg -i installs the package: the postinst enables and starts lkmd")
         def _():
