@@ -421,22 +421,28 @@ def main() -> None:
                 reload()
             expect("minix" not in g.modules(), "minix loaded")
 
-        @scenario("a broken drop-in fails the reload and keeps the running policy whole")
+        @scenario("a broken line fails the reload by name and costs only itself")
         def _():
             rc, out = lkmctl("load fs-cramfs")
             expect(rc != 0 and "denied" in out, f"before: exit {rc}: {out}")
             since = g.check("date +%s.%N").strip()
-            # Were the new files applied in part, fs-cramfs would no longer be denied.
+            # The new lkmd.conf no longer denies fs-cramfs; the drop-in denies fs-minix beside a
+            # bad value. Both the good value and the other file must take effect.
             g.check(f"printf '[Autoclean]\\nIdleTimeout=3s\\n' > {TEST_CONF}")
-            g.check(f"printf '[Deny]\\nModules=a/b\\n' > {CONF_D}/90-broken.conf")
+            g.check(f"printf '[Deny]\\nModules=a/b minix\\n' > {CONF_D}/90-broken.conf")
             try:
                 rc, out = reload()
                 expect(rc != 0, f"systemctl reload succeeded with a broken drop-in: {out}")
                 expect(props("ActiveState")["ActiveState"] == "active", "lkmd is not active")
+                rc, out = lkmctl("load fs-minix")
+                expect(rc != 0 and "denied" in out, f"minix after the reload: exit {rc}: {out}")
                 rc, out = lkmctl("load fs-cramfs")
-                expect(rc != 0 and "denied" in out, f"after the broken reload: exit {rc}: {out}")
+                expect(rc == 0, f"cramfs after the reload: exit {rc}: {out}")
+                lkmctl("unload cramfs")
                 log = g.check(f"journalctl -u lkmd --since=@{since} --no-pager -o cat")
                 expect(f"{CONF_D}/90-broken.conf:2:" in log, f"journal since the reload:\n{log}")
+                rc, out = lkmctl("status")
+                expect("90-broken.conf:2" in out, f"lkmctl status does not list it:\n{out}")
             finally:
                 g.check(f"rm -f {CONF_D}/90-broken.conf")
                 g.check(f"printf %s {shlex.quote(TEST_CONF_TEXT)} > {TEST_CONF}")
