@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
@@ -200,6 +201,23 @@ int KmodBackend::resolveOnce(const std::string &request, std::vector<std::string
         return -ENOENT;
     *modules = std::move(names);
     return 0;
+}
+
+std::vector<std::string> KmodBackend::hiddenByBlacklist(const std::string &request) {
+    ModuleList found;
+    if (kmod_module_new_from_lookup(ctx_, request.c_str(), found.out()) < 0)
+        return {};
+    std::vector<std::string> all = namesOf(found.get());
+    if (all.size() == 1 && all.front() == normalizeModuleName(request))
+        return {};  // asked for by its own name: the blacklist does not apply
+    ModuleList allowed;
+    if (kmod_module_apply_filter(ctx_, KMOD_FILTER_BLACKLIST, found.get(), allowed.out()) < 0)
+        return {};
+    const std::vector<std::string> kept = namesOf(allowed.get());
+    std::erase_if(all, [&](const std::string &name) {
+        return std::find(kept.begin(), kept.end(), name) != kept.end();
+    });
+    return all;
 }
 
 ModuleState KmodBackend::state(const std::string &module) {

@@ -19,6 +19,7 @@ public:
     ~KmodBackend() override;
 
     int resolve(const std::string &request, std::vector<std::string> *modules) override;
+    std::vector<std::string> hiddenByBlacklist(const std::string &request) override;
     ModuleState state(const std::string &module) override;
     int plan(const std::string &module, std::vector<PlanStep> *steps) override;
     int insert(const PlanStep &step) override;

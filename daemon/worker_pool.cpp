@@ -17,6 +17,7 @@ namespace {
 class UnavailableBackend final : public ModuleBackend {
 public:
     int resolve(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
+    std::vector<std::string> hiddenByBlacklist(const std::string &) override { return {}; }
     ModuleState state(const std::string &) override { return ModuleState::Absent; }
     int plan(const std::string &, std::vector<PlanStep> *) override { return -ENOMEM; }
     int insert(const PlanStep &) override { return -ENOMEM; }

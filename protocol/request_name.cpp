@@ -77,6 +77,9 @@ const char *whyInvalidRequestName(std::string_view name) {
         return "contains '/'";
     if (name.size() > kMaxModuleNameLength)
         return "longer than 55 bytes";
+    // "netdev-eth0.100" is a request; ".", ".." and ".x" are nothing libkmod could look up.
+    if (name.front() == '.')
+        return "starts with '.' (libkmod would cut the name there)";
     for (char c : name)
         if (!isPlainNameChar(c))
             return "contains characters not allowed in module names";

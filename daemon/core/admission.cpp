@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "log.h"
 #include "request_name.h"
 
 namespace lkmd {
@@ -53,7 +52,10 @@ std::string insertFailure(const std::string &request, const std::string &failed,
 }
 
 Admission admit(const std::string &request, const Requester *requester, const Policy &policy,
-                ModuleBackend &backend, const LoadCoordinator &coordinator) {
+                ModuleBackend &backend, const LoadCoordinator &coordinator, AdmitView view) {
+    const auto there = [&](const std::string &module) {
+        return view == AdmitView::Now && present(backend, coordinator, module);
+    };
     if (const char *why = whyInvalidRequestName(request)) {
         Admission invalid = refusal(-EINVAL, std::string("invalid module name: ") + why);
         invalid.invalidName = true;
@@ -91,8 +93,7 @@ Admission admit(const std::string &request, const Requester *requester, const Po
         return refusal(-EACCES, refused);
     // What is live (and not on its way out through lkmd) is there: modprobe then loads nothing,
     // not even a soft dependency that failed before.
-    std::erase_if(modules,
-                  [&](const std::string &module) { return present(backend, coordinator, module); });
+    std::erase_if(modules, there);
 
     // Plans first, all of them: a refused dependency refuses the request before anything loads.
     for (const std::string &module : modules) {
@@ -103,7 +104,7 @@ Admission admit(const std::string &request, const Requester *requester, const Po
         for (auto step = steps.begin(); step != steps.end();) {
             // A refused module that is there already is not inserted by this load; should it go
             // meanwhile, the coordinator asks the policy again before inserting it.
-            if (step->module == module || present(backend, coordinator, step->module)) {
+            if (step->module == module || there(step->module)) {
                 ++step;
                 continue;
             }
@@ -114,8 +115,7 @@ Admission admit(const std::string &request, const Requester *requester, const Po
             }
             if (step->required)
                 return refusal(-EACCES, verdict.because);
-            logger("loader")->info("Not inserting '{}', a soft dependency of '{}': {}",
-                                   step->module, module, verdict.because);
+            admission.refusedSoftDependencies.push_back({step->module, module, verdict.because});
             step = steps.erase(step);
         }
         admission.plans.emplace_back(module, std::move(steps));

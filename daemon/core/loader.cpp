@@ -51,6 +51,9 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
     Admission admission = admit(request, requester, *policy_, backend_, coordinator_);
     record.wouldRefuse = std::move(admission.wouldRefuse);
     record.invalidName = admission.invalidName;
+    for (const Admission::RefusedSoftDependency &soft : admission.refusedSoftDependencies)
+        logger("loader")->info("Not inserting '{}', a soft dependency of '{}': {}", soft.module,
+                               soft.of, soft.because);
     if (admission.error < 0 || admission.plans.empty()) {
         finish(std::move(record), {admission.error, admission.message, {}}, done);
         return;

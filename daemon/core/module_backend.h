@@ -34,6 +34,10 @@ public:
     // blacklist applied to aliases only (as modprobe does). -ENOENT when nothing matches.
     virtual int resolve(const std::string &request, std::vector<std::string> *modules) = 0;
 
+    // The modules an alias names that kmod's blacklist keeps resolve() from answering, so that
+    // lkmctl explain can say why a request finds nothing.
+    virtual std::vector<std::string> hiddenByBlacklist(const std::string &request) = 0;
+
     virtual ModuleState state(const std::string &module) = 0;
 
     // What loading module takes, in order (soft dependencies, dependencies, the module itself),

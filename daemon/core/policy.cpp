@@ -3,6 +3,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace lkmd {
@@ -188,6 +189,76 @@ Verdict Policy::judgeAllowed(std::string_view module, std::string_view request) 
             return {};
     return byMode(mode, "not in the allow-list (Mode=" + std::string(policyModeName(mode)) +
                             " at " + (modeWhere.empty() ? "the default" : modeWhere) + ")");
+}
+
+namespace {
+
+std::string globs(const std::vector<Pattern> &patterns) {
+    std::string text;
+    for (const Pattern &pattern : patterns)
+        text += (text.empty() ? "" : " ") + pattern.glob;
+    return text;
+}
+
+std::string whom(const std::vector<RequesterMatch> &matches) {
+    std::string text;
+    for (const RequesterMatch &match : matches)
+        text += (text.empty() ? "" : " ") + match.text();
+    return text;
+}
+
+std::string ruleText(const Rule &rule) {
+    std::string text = rule.profile.empty() ? "[Rule]" : "[Rule] (profile " + rule.profile + ")";
+    if (!rule.modules.empty())
+        text += " Modules=" + globs(rule.modules);
+    if (!rule.requests.empty())
+        text += " Requests=" + globs(rule.requests);
+    if (!rule.requesters.empty())
+        text += " Requesters=" + whom(rule.requesters);
+    if (!rule.except.empty())
+        text += " Except=" + whom(rule.except);
+    if (rule.allows)
+        text += " Action=allow";
+    return text;
+}
+
+}  // namespace
+
+std::vector<PolicyMatch> Policy::about(std::string_view request,
+                                       const std::vector<std::string> &modules) const {
+    const auto namesAModule = [&](const Pattern &pattern) {
+        return std::any_of(modules.begin(), modules.end(),
+                           [&](const std::string &module) { return pattern.matches(module); });
+    };
+    const auto firstOf = [&](const std::vector<Pattern> &patterns, bool byRequest,
+                             bool byModule) -> const Pattern * {
+        for (const Pattern &pattern : patterns)
+            if ((byRequest && pattern.matches(request)) || (byModule && namesAModule(pattern)))
+                return &pattern;
+        return nullptr;
+    };
+    std::vector<PolicyMatch> found;
+    for (const Pattern &deny : denyRequests)
+        if (deny.matches(request))
+            found.push_back({deny.where, "[Deny] Requests=" + deny.glob, {}, "enforce"});
+    for (const Pattern &deny : denyModules)
+        if (namesAModule(deny))
+            found.push_back({deny.where, "[Deny] Modules=" + deny.glob, {}, "enforce"});
+    for (const Rule &rule : rules)
+        if (firstOf(rule.modules, false, true) || firstOf(rule.requests, true, false))
+            found.push_back({rule.where, ruleText(rule), rule.reason,
+                             rule.allows ? "allow" : policyModeName(rule.mode.value_or(mode))});
+    if (!allow.empty()) {
+        if (const Pattern *allowed = firstOf(allow, true, true))
+            found.push_back(
+                {allowed->where, "[Policy] Allow=" + allowed->glob, {}, policyModeName(mode)});
+        else
+            found.push_back({modeWhere,
+                             "[Policy] Allow= (an allow-list) names none of them",
+                             {},
+                             policyModeName(mode)});
+    }
+    return found;
 }
 
 }  // namespace lkmd

@@ -67,6 +67,15 @@ struct Verdict {
     bool refuses() const { return kind == Kind::Refuse; }
 };
 
+// A [Deny] pattern, a rule or the allow-list where it is about a request or one of its modules:
+// what lkmctl explain lists.
+struct PolicyMatch {
+    std::string where;   // file:line
+    std::string text;    // "[Deny] Modules=fat", "[Rule] Modules=algif_aead Action=allow ..."
+    std::string reason;  // a rule's Reason=
+    std::string mode;    // how it acts now: "enforce", "audit" or "off"
+};
+
 // Everything lkmd refuses, and how. [Deny] always holds; rules and the allow-list follow Mode=
 // (audit: load and log "would refuse"; off: ignore).
 struct Policy {
@@ -87,6 +96,11 @@ struct Policy {
     Verdict judgeAllowed(std::string_view module, std::string_view request) const;
 
     bool hasAllowList() const { return !allow.empty() && mode != PolicyMode::Off; }
+
+    // Every entry that names the request or one of the modules, for anyone: whom it applies to
+    // is part of its text.
+    std::vector<PolicyMatch> about(std::string_view request,
+                                   const std::vector<std::string> &modules) const;
 };
 
 }  // namespace lkmd

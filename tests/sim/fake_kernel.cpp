@@ -166,6 +166,20 @@ int FakeKernel::resolve(const std::string &request, std::vector<std::string> *mo
     return 0;
 }
 
+std::vector<std::string> FakeKernel::hiddenByBlacklist(const std::string &request) {
+    std::lock_guard guard(lock_);
+    if (modules_.count(normalizeModuleName(request)) != 0)
+        return {};
+    std::vector<std::string> hidden;
+    for (const auto &[module, info] : modules_)
+        for (const std::string &alias : info.aliases)
+            if (blacklist_.count(module) != 0 && fnmatch(alias.c_str(), request.c_str(), 0) == 0) {
+                hidden.push_back(module);
+                break;
+            }
+    return hidden;
+}
+
 ModuleState FakeKernel::state(const std::string &module) {
     std::lock_guard guard(lock_);
     if (builtinAliases_.count(module) != 0)

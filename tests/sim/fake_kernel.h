@@ -46,6 +46,7 @@ public:
                                             std::string *detail);
 
     int resolve(const std::string &request, std::vector<std::string> *modules);
+    std::vector<std::string> hiddenByBlacklist(const std::string &request);
     ModuleState state(const std::string &module);
     int plan(const std::string &module, std::vector<PlanStep> *steps);
     // Blocks for the module's init_ms; a second insertion of a module in its init waits for
@@ -88,6 +89,9 @@ public:
 
     int resolve(const std::string &request, std::vector<std::string> *modules) override {
         return kernel_->resolve(request, modules);
+    }
+    std::vector<std::string> hiddenByBlacklist(const std::string &request) override {
+        return kernel_->hiddenByBlacklist(request);
     }
     ModuleState state(const std::string &module) override { return kernel_->state(module); }
     int plan(const std::string &module, std::vector<PlanStep> *steps) override {

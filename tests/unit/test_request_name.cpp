@@ -6,6 +6,7 @@
 #include "request_name.h"
 
 using lkmd::looksLikeModalias;
+using lkmd::whyInvalidModuleName;
 using lkmd::whyInvalidRequestName;
 
 TEST(RequestName, AcceptsNamesTheKernelRequests) {
@@ -63,4 +64,18 @@ TEST(RequestName, ModaliasNeedsLowercaseBusPrefix) {
 TEST(RequestName, AcceptsDmiModaliasWithSlashesButNoOtherNameWithSlash) {
     EXPECT_EQ(whyInvalidRequestName("dmi:bvnSeaBIOS:bvr1.16.2:bd04/01/2014:svnQEMU:"), nullptr);
     EXPECT_STREQ(whyInvalidRequestName("fs-a/b"), "contains '/'");
+}
+
+// libkmod cuts a name at its first '.' (modname_normalize): a module name with one would be
+// another module to delete_module() than to lkmd's checks; a request may hold one
+// ("netdev-eth0.100"), but not start with one.
+TEST(RequestName, DotsInModuleNamesAndAtTheStartOfRequests) {
+    EXPECT_STREQ(whyInvalidModuleName("e1000.x"),
+                 "contains '.' (libkmod would cut the name there)");
+    for (const char *name : {".", "..", ".e1000"})
+        EXPECT_STREQ(whyInvalidRequestName(name),
+                     "starts with '.' (libkmod would cut the name there)")
+            << name;
+    EXPECT_EQ(whyInvalidRequestName("netdev-eth0.100"), nullptr);
+    EXPECT_EQ(whyInvalidRequestName("e1000.x"), nullptr);
 }

@@ -107,7 +107,7 @@ def main() -> None:
             comment(f"brd when lkmd was killed: {killed_in}")
             expect(killed_in == "Loading", f"brd's init ended before the kill ({killed_in})")
             state = g.read_file("/run/lkmd/modules.state")
-            expect(re.search(r"^brd\tbus\tbrd\t.*\t1$", state, re.M),
+            expect(re.search(r"^brd\torigin=bus\t.*\tinserting=1\t", state, re.M),
                    f"no inserting record of brd in the state file:\n{state}")
             expect(wait_until(g, "grep -q '^brd .* Live ' /proc/modules", 60),
                    "brd's init never finished")

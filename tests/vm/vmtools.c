@@ -8,6 +8,8 @@
 //   vmtools request NAME             a well-formed request, as lkmd-modprobe sends it
 //   vmtools silent N SEC             hold N connections that send nothing for SEC seconds
 //   vmtools socket FAMILY TYPE PROTO socket(2); print "socket=ok" or "socket=ERRNAME"
+//   vmtools spray N FAMILIES         N socket(2) calls over families 1..FAMILIES in turn, as a
+//                                    user probing address families; print counts and time
 //   vmtools algbind TYPE NAME        bind an AF_ALG socket: any user makes the kernel request
 //                                    "algif-TYPE" (and "crypto-NAME"), TYPE being user text
 //
@@ -297,6 +299,30 @@ static int cmd_socket(int argc, char **argv) {
     return fd >= 0 ? 0 : 1;
 }
 
+static int cmd_spray(int argc, char **argv) {
+    if (argc != 2)
+        return 2;
+    const long n = atol(argv[0]), families = atol(argv[1]);
+    if (n <= 0 || families <= 0)
+        return 2;
+    long opened = 0, refused = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) {
+        int fd = socket((int)(1 + i % families), SOCK_DGRAM, 0);
+        if (fd >= 0) {
+            opened++;
+            close(fd);
+        } else {
+            refused++;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long long us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    printf("spray calls=%ld opened=%ld failed=%ld usec=%lld\n", n, opened, refused, us);
+    return 0;
+}
+
 static int cmd_algbind(int argc, char **argv) {
     if (argc != 2)
         return 2;
@@ -339,7 +365,7 @@ static int cmd_timeit(int argc, char **argv) {
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket|algbind ...\n");
+        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket|spray|algbind ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -355,6 +381,8 @@ int main(int argc, char **argv) {
         return cmd_silent(argc, argv);
     if (strcmp(cmd, "socket") == 0)
         return cmd_socket(argc, argv);
+    if (strcmp(cmd, "spray") == 0)
+        return cmd_spray(argc, argv);
     if (strcmp(cmd, "algbind") == 0)
         return cmd_algbind(argc, argv);
     fprintf(stderr, "vmtools: unknown command %s\n", cmd);
