@@ -2,9 +2,9 @@
 #include "module_registry.h"
 
 #include <cerrno>
-#include <charconv>
 #include <map>
 
+#include "record_text.h"
 #include "request_name.h"
 
 namespace lkmd {
@@ -119,47 +119,6 @@ namespace {
 
 constexpr std::string_view kHeader = "lkmd-modules 3";
 
-std::string escaped(std::string_view text) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (char c : text) {
-        if (c == '\t' || c == '\n' || c == '%' || c == '\r') {
-            const auto byte = static_cast<unsigned char>(c);
-            out += '%';
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-bool unescaped(std::string_view text, std::string *out) {
-    out->clear();
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out->push_back(text[i]);
-            continue;
-        }
-        unsigned value = 0;
-        if (text.size() - i < 3)
-            return false;
-        const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
-        if (ec != std::errc() || end != text.data() + i + 3)
-            return false;
-        out->push_back(static_cast<char>(value));
-        i += 2;
-    }
-    return true;
-}
-
-template <typename Number>
-bool parseNumber(std::string_view text, Number *value) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
-    return !text.empty() && ec == std::errc() && end == text.data() + text.size();
-}
-
 bool parseFlag(std::string_view text, bool *value) {
     if (text != "0" && text != "1")
         return false;
@@ -180,21 +139,21 @@ std::string flag(bool value) {
 }
 
 bool readText(std::string_view text, std::string *out) {
-    return unescaped(text, out);
+    return unescapeField(text, out);
 }
 
 const Field kFields[] = {
     {"origin", [](const ModuleRecord &r) { return std::string(originName(r.origin)); },
      [](std::string_view v, ModuleRecord *r) { return parseOrigin(v, &r->origin); }},
-    {"trigger", [](const ModuleRecord &r) { return escaped(r.trigger); },
+    {"trigger", [](const ModuleRecord &r) { return escapeField(r.trigger); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->trigger); }},
-    {"device", [](const ModuleRecord &r) { return escaped(r.device); },
+    {"device", [](const ModuleRecord &r) { return escapeField(r.device); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->device); }},
-    {"subsystem", [](const ModuleRecord &r) { return escaped(r.subsystem); },
+    {"subsystem", [](const ModuleRecord &r) { return escapeField(r.subsystem); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->subsystem); }},
     {"need", [](const ModuleRecord &r) { return std::string(needName(r.need)); },
      [](std::string_view v, ModuleRecord *r) { return parseNeed(v, &r->need); }},
-    {"needed_by", [](const ModuleRecord &r) { return escaped(r.neededBy); },
+    {"needed_by", [](const ModuleRecord &r) { return escapeField(r.neededBy); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->neededBy); }},
     {"loaded_at", [](const ModuleRecord &r) { return std::to_string(r.loadedAtUsec); },
      [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->loadedAtUsec); }},
@@ -209,24 +168,24 @@ const Field kFields[] = {
     {"requester_known", [](const ModuleRecord &r) { return flag(r.requester.known); },
      [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->requester.known); }},
     {"requester_unknown_because",
-     [](const ModuleRecord &r) { return escaped(r.requester.unknownBecause); },
+     [](const ModuleRecord &r) { return escapeField(r.requester.unknownBecause); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.unknownBecause); }},
     {"requester_pid", [](const ModuleRecord &r) { return std::to_string(r.requester.pid); },
      [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.pid); }},
     {"requester_kernel_thread",
      [](const ModuleRecord &r) { return flag(r.requester.kernelThread); },
      [](std::string_view v, ModuleRecord *r) { return parseFlag(v, &r->requester.kernelThread); }},
-    {"requester_comm", [](const ModuleRecord &r) { return escaped(r.requester.comm); },
+    {"requester_comm", [](const ModuleRecord &r) { return escapeField(r.requester.comm); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.comm); }},
-    {"requester_exe", [](const ModuleRecord &r) { return escaped(r.requester.exe); },
+    {"requester_exe", [](const ModuleRecord &r) { return escapeField(r.requester.exe); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.exe); }},
     {"requester_uid", [](const ModuleRecord &r) { return std::to_string(r.requester.uid); },
      [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.uid); }},
     {"requester_gid", [](const ModuleRecord &r) { return std::to_string(r.requester.gid); },
      [](std::string_view v, ModuleRecord *r) { return parseNumber(v, &r->requester.gid); }},
-    {"requester_cgroup", [](const ModuleRecord &r) { return escaped(r.requester.cgroup); },
+    {"requester_cgroup", [](const ModuleRecord &r) { return escapeField(r.requester.cgroup); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.cgroup); }},
-    {"requester_unit", [](const ModuleRecord &r) { return escaped(r.requester.unit); },
+    {"requester_unit", [](const ModuleRecord &r) { return escapeField(r.requester.unit); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.unit); }},
     {"requester_userns",
      [](const ModuleRecord &r) { return std::string(namespaceName(r.requester.userns)); },
@@ -237,30 +196,21 @@ const Field kFields[] = {
     {"requester_netns",
      [](const ModuleRecord &r) { return std::string(namespaceName(r.requester.netns)); },
      [](std::string_view v, ModuleRecord *r) { return parseNamespace(v, &r->requester.netns); }},
-    {"requester_call_site", [](const ModuleRecord &r) { return escaped(r.requester.callSite); },
+    {"requester_call_site", [](const ModuleRecord &r) { return escapeField(r.requester.callSite); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.callSite); }},
     {"requester_from_init_of",
-     [](const ModuleRecord &r) { return escaped(r.requester.fromInitOf); },
+     [](const ModuleRecord &r) { return escapeField(r.requester.fromInitOf); },
      [](std::string_view v, ModuleRecord *r) { return readText(v, &r->requester.fromInitOf); }},
 };
 
 bool parseRecord(std::string_view line, std::string *name, ModuleRecord *record) {
-    const std::size_t tab = line.find('\t');
-    *name = std::string(line.substr(0, tab));
+    std::string_view rawName;
+    std::map<std::string_view, std::string_view> values;
+    if (!splitRecordLine(line, &rawName, &values))
+        return false;
+    *name = std::string(rawName);
     if (whyInvalidModuleName(*name) != nullptr || normalizeModuleName(*name) != *name)
         return false;
-    std::map<std::string_view, std::string_view> values;
-    std::string_view rest = tab == std::string_view::npos ? std::string_view() : line.substr(tab);
-    while (!rest.empty()) {
-        rest.remove_prefix(1);  // the tab
-        const std::size_t next = rest.find('\t');
-        const std::string_view item = rest.substr(0, next);
-        rest = next == std::string_view::npos ? std::string_view() : rest.substr(next);
-        const std::size_t equals = item.find('=');
-        if (equals == std::string_view::npos ||
-            !values.emplace(item.substr(0, equals), item.substr(equals + 1)).second)
-            return false;  // not key=value, or a key twice
-    }
     for (const Field &field : kFields) {
         auto value = values.find(field.key);
         if (value == values.end() || !field.read(value->second, record))
@@ -275,7 +225,7 @@ std::string ModuleRegistry::serialize() const {
     std::string text(kHeader);
     text += '\n';
     for (const auto &[name, record] : records_) {
-        text += escaped(name);
+        text += escapeField(name);
         for (const Field &field : kFields)
             text += std::string("\t") + field.key + "=" + field.write(record);
         text += '\n';
