@@ -17,6 +17,7 @@ enum : int {
     kOptRuntimeDir,
     kOptConfigDir,
     kOptVendorConfigDir,
+    kOptStateDir,
     kOptTracefs,
     kOptMetricsDir,
     kOptModprobeDir,
@@ -41,6 +42,7 @@ void printHelp() {
         "     --config-dir=DIR    The administrator's lkmd.conf, lkmd.conf.d/ and profiles/\n"
         "                         (default: %s)\n"
         "     --vendor-config-dir=DIR  The package's (default: %s)\n"
+        "     --state-dir=DIR     The load history, kept across reboots (default: %s)\n"
         "     --tracefs=DIR       Where tracefs is mounted, to learn who made each kernel\n"
         "                         request (default: /sys/kernel/tracing)\n"
         "     --modprobe-d-dir=DIR  Where kmod learns what lkmd refuses (default:\n"
@@ -50,7 +52,7 @@ void printHelp() {
         "     --hotplug=MODE      load, observe or off: what to do for new devices\n"
         "     --coldplug=BOOL     Load drivers for devices present at start (default: yes)\n"
         "     --uevent-source=SRC auto, kernel or udev (default: auto)\n",
-        LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR, LKMD_VENDOR_DIR);
+        LKMD_RUNTIME_DIR, LKMD_CONFIG_DIR, LKMD_VENDOR_DIR, LKMD_STATE_DIR);
 }
 
 bool parseLevel(const std::string &text, spdlog::level::level_enum *level) {
@@ -82,6 +84,7 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
         {"runtime-dir", required_argument, nullptr, kOptRuntimeDir},
         {"config-dir", required_argument, nullptr, kOptConfigDir},
         {"vendor-config-dir", required_argument, nullptr, kOptVendorConfigDir},
+        {"state-dir", required_argument, nullptr, kOptStateDir},
         {"tracefs", required_argument, nullptr, kOptTracefs},
         {"metrics-dir", required_argument, nullptr, kOptMetricsDir},
         {"modprobe-d-dir", required_argument, nullptr, kOptModprobeDir},
@@ -126,6 +129,9 @@ ParseResult parseOptions(int argc, char **argv, Options *options, std::string *e
                 break;
             case kOptVendorConfigDir:
                 options->vendorConfigDir = optarg;
+                break;
+            case kOptStateDir:
+                options->stateDir = optarg;
                 break;
             case kOptTracefs:
                 options->tracefs = optarg;

@@ -19,6 +19,7 @@ struct Options {
     std::filesystem::path runtimeDir = LKMD_RUNTIME_DIR;
     std::filesystem::path configDir = LKMD_CONFIG_DIR;
     std::filesystem::path vendorConfigDir = LKMD_VENDOR_DIR;
+    std::filesystem::path stateDir = LKMD_STATE_DIR;  // what outlives a reboot: the load history
     std::filesystem::path tracefs = "/sys/kernel/tracing";
     std::filesystem::path metricsDir = "/var/lib/prometheus/node-exporter";
     std::filesystem::path modprobeDir = "/run/modprobe.d";

@@ -102,6 +102,12 @@ def main() -> None:
             log = g.lkmd_log()
             expect(f"{CONF}:3:" in log and "no/such" in log, f"no error for line 3:\n{log}")
             expect(f"{CONF}:2:" not in log, f"'1min 30s' taken for an error:\n{log}")
+            # The fix: the next scenarios reload without errors.
+            g.check(f"sed -i /no.such/d {CONF}")
+            rc, out = reload()
+            expect(rc == 0, f"Reload after the fix: {out}")
+            rc, out = g.run("lkmctl load pcspkr 2>&1")
+            expect(rc != 0 and "denied" in out, f"lkmctl load pcspkr: exit {rc}: {out}")
 
         @s.scenario("UnloadModule('e1000.x') while e1000 drives a NIC: refused, the NIC keeps "
                     "its driver; '.', '..' and 'e1000.x' refused as names everywhere")
