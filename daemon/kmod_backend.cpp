@@ -19,6 +19,7 @@
 #include <libkmod.h>
 #include <spdlog/spdlog.h>
 
+#include "fallback_compile.h"
 #include "log.h"
 #include "request_name.h"
 
@@ -267,10 +268,22 @@ int KmodBackend::plan(const std::string &module, std::vector<PlanStep> *steps) {
     for (const std::string &name : namesOf(dependencies))
         required.insert(name);
     kmod_module_unref_list(dependencies);
-    for (PlanStep &step : planned)
+    for (PlanStep &step : planned) {
         step.required = required.count(step.module) != 0;
+        if (step.installCommand && isOwnRefusal(step.module))
+            step.installCommand = false;
+    }
     *steps = std::move(planned);
     return 0;
+}
+
+bool KmodBackend::isOwnRefusal(const std::string &module) {
+    kmod_module *raw = nullptr;
+    if (kmod_module_new_from_name(ctx_, module.c_str(), &raw) < 0)
+        return false;
+    ModuleRef ref(raw);
+    const char *configured = kmod_module_get_install_commands(ref.get());
+    return configured != nullptr && configured == refusalInstallCommand(module);
 }
 
 int KmodBackend::insert(const PlanStep &step) {

@@ -30,6 +30,8 @@ private:
     int openContext();
     // True when it reloaded. Rate-limited to once a second unless forced.
     bool refreshIfStale(bool force);
+    // Whether the module's install command is the one lkmd's modprobe.d file gives it.
+    bool isOwnRefusal(const std::string &module);
     int resolveOnce(const std::string &request, std::vector<std::string> *modules, bool retried);
     int runInstallCommand(const PlanStep &step);
     static std::string configFingerprint();

@@ -82,6 +82,11 @@ int readModuleIndex(const std::filesystem::path &moduleDir, ModuleIndex *index) 
     return 0;
 }
 
+std::string refusalInstallCommand(const std::string &module) {
+    return "/bin/sh -c 'echo \"" + module +
+           " is refused by the policy of lkmd(8): lkmctl explain " + module + "\" >&2; exit 1'";
+}
+
 FallbackFiles compileFallback(const Policy &policy, const ModuleIndex &index) {
     // Refused to everyone, kmod included: [Deny] and enforced rules for anyone.
     std::set<std::string> refusedToAll = matching(policy.denyModules, index);
@@ -139,7 +144,9 @@ FallbackFiles compileFallback(const Policy &policy, const ModuleIndex &index) {
             "# that they stay refused while lkmd does not answer and to `modprobe`. Removed with\n"
             "# lkmd; rewritten when its configuration is reloaded.\n";
         for (const std::string &module : refusedToAll)
-            files.modprobeConf += "install " + module + " /bin/false\n";
+            if (whyInvalidModuleName(module) == nullptr)  // nothing for the shell to read
+                files.modprobeConf +=
+                    "install " + module + " " + refusalInstallCommand(module) + "\n";
     }
     return files;
 }

@@ -35,4 +35,10 @@ struct FallbackFiles {
 
 FallbackFiles compileFallback(const Policy &policy, const ModuleIndex &index);
 
+// The install command the modprobe.d file gives a refused module: it fails with a sentence a
+// person running modprobe understands. lkmd's own libkmod reads the same file: a plan step with
+// exactly this command is lkmd's own refusal, which its policy has judged already (and may have
+// lifted since for some requester: an Action=allow rule), so lkmd inserts the module instead.
+std::string refusalInstallCommand(const std::string &module);
+
 }  // namespace lkmd

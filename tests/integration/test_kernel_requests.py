@@ -173,7 +173,9 @@ class KernelRequestTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, 'lkmd wrote no fallback-policy')
             time.sleep(0.05)
         with open(os.path.join(ENV.dir, 'modprobe.d', 'lkmd.conf')) as f:
-            self.assertIn('install evil_blacklisted /bin/false\n', f.read())
+            self.assertIn("install evil_blacklisted /bin/sh -c 'echo \"evil_blacklisted is refused "
+                          "by the policy of lkmd(8): lkmctl explain evil_blacklisted\" >&2; "
+                          "exit 1'\n", f.read())
         with tempfile.TemporaryDirectory() as away:
             shutil.copy(policy, away)
             gone = os.path.join(away, 'kernel-request.sock')  # nobody listens
