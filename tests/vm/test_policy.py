@@ -167,8 +167,8 @@ def main() -> None:
                 if not g.lkmd:
                     g.start_lkmd(LKMD_ARGS)
                 remove_drop_ins()
-            expect(not g.exists("/run/modprobe.d/lkmd.conf"),
-                   "/run/modprobe.d/lkmd.conf left behind with nothing to refuse")
+            expect(wait_until(g, "! grep -q 'install fat ' /run/modprobe.d/lkmd.conf", 10),
+                   "fat still refused in /run/modprobe.d/lkmd.conf with the rule gone")
             rc, out = mount_vfat()
             expect(rc == 0, f"mount -t vfat with the rule gone: {out}")
 
@@ -232,7 +232,8 @@ def main() -> None:
         @s.scenario("one uid sprays socket() over 40 families: bounded work in lkmd, a root "
                     "mount during the flood is served")
         def _():
-            calls = int(os.environ.get("LKMD_FLOOD_CALLS", "10000"))
+            # 10,000 in the figures of bench/README.md; fewer by default, each costs the guest an exec.
+            calls = int(os.environ.get("LKMD_FLOOD_CALLS", "2000"))
             pid = g.lkmd.pid
             ticks = 100  # USER_HZ, what /proc/PID/stat counts in on x86
 
