@@ -369,15 +369,16 @@ def main() -> None:
             expect(not left, f"loaded despite the policy: {sorted(left)}")
             log = g.lkmd_log(since=mark)
             comment("lkmd log:\n" + log)
-            for line in ("Refused 'fs-cramfs' (kernel): denied by policy (Requests=fs-cramfs)",
-                         "Refused 'fs-minix' (kernel): denied by policy (Requests=fs-mini*)",
-                         "Refused 'net-pf-2-proto-132' (kernel): denied by policy (Modules=sctp)",
-                         "Refused 'sctp' (kernel): denied by policy (Modules=sctp)"):
+            for line in ("Refused 'fs-cramfs' (kernel): denied by policy (Requests=fs-cramfs at ",
+                         "Refused 'fs-minix' (kernel): denied by policy (Requests=fs-mini* at ",
+                         "Refused 'net-pf-2-proto-132' (kernel): denied by policy (Modules=sctp at ",
+                         "Refused 'sctp' (kernel): denied by policy (Modules=sctp at "):
                 expect(line in log, f"no log line {line!r}")
             # lkmd may name the module that pulled the dependency in: "(Modules=jbd2, a
             # dependency of 'ext4')".
             expect(re.search(r"Refused 'fs-ext4' \(kernel\): denied by policy "
-                             r"\(Modules=jbd2(\)|, )", log), "no log line refusing fs-ext4 for jbd2")
+                             r"\(Modules=jbd2 at [^)]*\.conf:\d+(\)|, )", log),
+                   "no log line refusing fs-ext4 for jbd2")
             new = snap.new()
             comment(describe(new))
             for name in ("fs-cramfs", "fs-minix", "fs-ext4", "net-pf-2-proto-132", "sctp"):
