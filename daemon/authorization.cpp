@@ -65,21 +65,18 @@ void Authorization::check(sd_bus_message *call, std::map<std::string, std::strin
                needs(std::string("could not tell who called: ") + std::strerror(-r)));
         return;
     }
-    std::size_t &ofUser = perUser_[uid];
-    if (ofUser >= kMaxPendingPerUser || pending_.size() >= kMaxPending) {
-        if (ofUser == 0)
-            perUser_.erase(uid);
-        logger("bus")->warn("Refused {} of uid {}: {} authorization checks pending, at most {}",
-                            method, uid, ofUser >= kMaxPendingPerUser ? ofUser : pending_.size(),
-                            ofUser >= kMaxPendingPerUser ? "for this user" : "in all");
+    const auto held = perUser_.find(uid);
+    const bool userFull = held != perUser_.end() && held->second >= kMaxPendingPerUser;
+    if (userFull || pending_.size() >= kMaxPending) {
+        logger("bus")->warn("Refused {} of uid {}: {} authorization checks pending {}", method, uid,
+                            userFull ? held->second : pending_.size(),
+                            userFull ? "for this user" : "in all");
         refuse(SD_BUS_ERROR_LIMITS_EXCEEDED,
-               ofUser >= kMaxPendingPerUser
-                   ? "too many authorization checks of this user are pending; try again once "
-                     "polkit has answered them"
-                   : "too many authorization checks are pending; try again later");
+               userFull ? "too many authorization checks of this user are pending; try again "
+                          "once polkit has answered them"
+                        : "too many authorization checks are pending; try again later");
         return;
     }
-
     const std::string sender = sd_bus_message_get_sender(call);
     Caller &caller = callers_[sender];
     if (!caller.watch) {
@@ -109,14 +106,12 @@ void Authorization::check(sd_bus_message *call, std::map<std::string, std::strin
     if (r < 0) {
         if (caller.pending == 0)
             callers_.erase(sender);
-        if (ofUser == 0)
-            perUser_.erase(uid);
         refuse(SD_BUS_ERROR_ACCESS_DENIED,
                needs(std::string("could not ask polkit: ") + std::strerror(-r)));
         return;
     }
     ++caller.pending;
-    ++ofUser;
+    ++perUser_[uid];
     pending->self = this;
     pending->id = id;
     pending->sender = sender;

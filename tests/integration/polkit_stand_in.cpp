@@ -151,6 +151,10 @@ int serve(const char *holdList, uid_t allow) {
         r = sd_event_loop(event);
     if (r < 0)
         std::fprintf(stderr, "polkit stand-in: %s\n", std::strerror(-r));
+    for (auto &entry : self.held)
+        sd_bus_message_unref(entry.second);
+    sd_bus_flush_close_unref(bus);
+    sd_event_unref(event);
     return r < 0 ? 1 : 0;
 }
 
@@ -190,6 +194,8 @@ int call(int count, const char *method, const char *name) {
         r = sd_event_loop(event);
     if (r < 0)
         std::fprintf(stderr, "call: %s\n", std::strerror(-r));
+    sd_bus_flush_close_unref(bus);
+    sd_event_unref(event);
     return r < 0 ? 1 : 0;
 }
 
