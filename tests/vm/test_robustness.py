@@ -33,7 +33,7 @@ LKMD_ARGS = ["--config-dir=/etc/lkmd", "--coldplug=no"]
 # Succeeds only when run as modprobe would run it (then loads the module itself, as install
 # commands do).
 INSTALL_CHECK = (
-    "install nls_cp866 /bin/sh -c 'grep -q \"^SigBlk:[[:space:]]*0*$\" /proc/$$/status && "
+    "install nls_cp866 /bin/sh -c 'grep -q \"^SigBlk:[[:space:]]*0*$\" /proc/self/status && "
     f"test \"$MODPROBE_MODULE\" = nls_cp866 && {KMOD_MODPROBE} --ignore-install nls_cp866'\n")
 STORM = 256
 ROUNDS = int(os.environ.get("LKMD_STORM_ROUNDS", "1"))
