@@ -20,7 +20,7 @@ namespace lkmd {
 // default signal mask instead of the loop's (libkmod's system() inherits the caller's): a
 // command must be stoppable like one modprobe ran (docs/kernel.md, "Threads").
 int runInstallCommand(const std::string &module, const std::string &configured,
-                      const std::string &options) {
+                      const std::string &options, const char *shell) {
     std::string command(configured);
     static constexpr std::string_view kVariable = "$CMDLINE_OPTS";
     for (std::size_t at = command.find(kVariable); at != std::string::npos;
@@ -46,10 +46,9 @@ int runInstallCommand(const std::string &module, const std::string &configured,
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setsigdefault(&attributes, &all);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    const char *argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+    const char *argv[] = {shell, "-c", command.c_str(), nullptr};
     pid_t pid = -1;
-    int r =
-        posix_spawn(&pid, "/bin/sh", nullptr, &attributes, const_cast<char **>(argv), envp.data());
+    int r = posix_spawn(&pid, shell, nullptr, &attributes, const_cast<char **>(argv), envp.data());
     posix_spawnattr_destroy(&attributes);
     if (r != 0) {
         logger("kmod")->warn("Could not run the install command of '{}': {}", module,

@@ -31,14 +31,16 @@ protected:
 
 }  // namespace
 
-// grep reads its own mask, which the shell passed on from lkmd's spawn (the shell's own status
-// would show what dash blocks while it waits for grep).
-TEST_F(InstallCommandTest, RunsWithNoSignalBlockedAndTheModuleInItsEnvironment) {
-    EXPECT_EQ(runInstallCommand("snd_x",
-                                "grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status && "
-                                "test \"$MODPROBE_MODULE\" = snd_x",
-                                ""),
+// bash keeps the signal mask it was started with (dash clears it, so under /bin/sh the mask that
+// libkmod's system() would pass on hides); grep inherits bash's.
+TEST_F(InstallCommandTest, RunsWithNoSignalBlocked) {
+    EXPECT_EQ(runInstallCommand("snd_x", "grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status", "",
+                                "/bin/bash"),
               0);
+}
+
+TEST_F(InstallCommandTest, RunsWithTheModuleInItsEnvironment) {
+    EXPECT_EQ(runInstallCommand("snd_x", "test \"$MODPROBE_MODULE\" = snd_x", ""), 0);
 }
 
 TEST_F(InstallCommandTest, LeavesTheDaemonsEnvironmentAlone) {

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Robustness on Debian's real kernel (issue 16).
 
-- install commands run as modprobe runs them: no signal blocked, MODPROBE_MODULE set (libkmod's
-  own runner, system() from a worker thread, would pass the loop's blocked SIGTERM/SIGINT/SIGHUP
-  on; docs/kernel.md, "Threads");
+- an install command runs as modprobe runs it, MODPROBE_MODULE set, and loads its module with
+  modprobe --ignore-install (that no signal stays blocked is test_install_command's: the guest's
+  /bin/sh is dash, which clears the mask it starts with);
 - a storm: 256 concurrent `mount -t vfat` with vfat absent while lkmd is SIGKILLed and started
   again at random points: no mount fails (the helper falls back to kmod's modprobe while lkmd is
   down), and no lkmd lifetime inserts vfat twice;
@@ -33,8 +33,8 @@ LKMD_ARGS = ["--config-dir=/etc/lkmd", "--coldplug=no"]
 # Succeeds only when run as modprobe would run it (then loads the module itself, as install
 # commands do).
 INSTALL_CHECK = (
-    "install nls_cp866 /bin/sh -c 'grep -q \"^SigBlk:[[:space:]]*0*$\" /proc/self/status && "
-    f"test \"$MODPROBE_MODULE\" = nls_cp866 && {KMOD_MODPROBE} --ignore-install nls_cp866'\n")
+    "install nls_cp866 /bin/sh -c 'test \"$MODPROBE_MODULE\" = nls_cp866 && "
+    f"{KMOD_MODPROBE} --ignore-install nls_cp866'\n")
 STORM = 256
 ROUNDS = int(os.environ.get("LKMD_STORM_ROUNDS", "1"))
 STEPS = int(os.environ.get("LKMD_CHAOS_STEPS", "200"))
@@ -71,7 +71,7 @@ def main() -> None:
         g.set_modprobe(LKMD_MODPROBE)
         g.start_lkmd(LKMD_ARGS)
 
-        @s.scenario("an install command runs with no signal blocked and MODPROBE_MODULE set")
+        @s.scenario("an install command runs with MODPROBE_MODULE set and loads its module")
         def _():
             out = g.check("lkmctl load nls_cp866 2>&1; echo status=$?")
             expect("status=0" in out, f"install command refused: {out}\n{g.lkmd_log()[-2000:]}")
