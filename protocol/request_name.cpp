@@ -75,9 +75,6 @@ const char *whyInvalidRequestName(std::string_view name) {
     }
     if (name.find('/') != std::string_view::npos)
         return "contains '/'";
-    // "." and ".." are directories wherever a name becomes a path (/sys/module/..).
-    if (name.front() == '.')
-        return "starts with '.'";
     if (name.size() > kMaxModuleNameLength)
         return "longer than 55 bytes";
     // "netdev-eth0.100" is a request; ".", ".." and ".x" are nothing libkmod could look up.
