@@ -5,11 +5,11 @@
 #include <cstring>
 
 #include "build_config.h"
+#include "bus_arguments.h"
 #include "bus_errors.h"
 #include "bus_names.h"
 #include "bus_records.h"
 #include "log.h"
-#include "request_name.h"
 
 namespace lkmd {
 namespace {
@@ -209,28 +209,6 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
         });
 }
 
-namespace {
-
-enum class NameKind { Request, Module };
-
-// The name argument of a call. Validated before authorization: polkit should never be asked (nor
-// a password typed) for a name lkmd would refuse anyway, and rules only see names that passed.
-// Module names are normalized as libkmod would ("nls-cp437" is nls_cp437).
-int readName(sd_bus_message *message, NameKind kind, std::string *name, sd_bus_error *error) {
-    const char *text = nullptr;
-    const int r = sd_bus_message_read(message, "s", &text);
-    if (r < 0)
-        return r;
-    const char *why =
-        kind == NameKind::Module ? whyInvalidModuleName(text) : whyInvalidRequestName(text);
-    if (why != nullptr)
-        return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
-    *name = kind == NameKind::Module ? normalizeModuleName(text) : std::string(text);
-    return 0;
-}
-
-}  // namespace
-
 int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string request;
@@ -244,7 +222,9 @@ int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_err
     return 1;
 }
 
-// Options are a{sv} so that more can come; an unknown one is an error, not silently ignored.
+// Options are a{sv} so that more can come; an unknown one is an error, not silently ignored. Each
+// known option may come once, so the caller's dictionary costs the loop a few entries at most,
+// however long it is: the first repeated or unknown key ends the reading.
 int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string request;
@@ -252,27 +232,7 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
     if (r < 0)
         return r;
     LoadOptions options;
-    r = sd_bus_message_enter_container(message, 'a', "{sv}");
-    while (r >= 0 && (r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
-        const char *key = nullptr;
-        r = sd_bus_message_read(message, "s", &key);
-        if (r < 0)
-            return r;
-        if (std::string_view(key) == "Autoclean") {
-            int value = 0;
-            r = sd_bus_message_read(message, "v", "b", &value);
-            if (r < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                        "option Autoclean takes a boolean");
-            options.autoclean = value != 0;
-        } else {
-            return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown option '%s'", key);
-        }
-        r = sd_bus_message_exit_container(message);
-    }
-    if (r < 0)
-        return r;
-    r = sd_bus_message_exit_container(message);
+    r = readLoadOptions(message, &options, error);
     if (r < 0)
         return r;
     self->whenAuthorized(message, request,

@@ -106,6 +106,7 @@ private:
         pool_ = WorkerPool::create(event_.get(), access_.backends, kMaxWorkers, &r);
         if (!pool_)
             return r;
+        loopBackend_->serveLoop(*pool_);
         kernel_ = std::make_unique<KernelState>(options_.procfs, options_.sysfs);
         // /run lives as long as the kernel: what lkmd loaded survives lkmd's own restarts.
         std::error_code ec;

@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "kmod_backend.h"
 
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/utsname.h>
 #include <syslog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,8 +17,10 @@
 #include <spdlog/spdlog.h>
 
 #include "fallback_compile.h"
+#include "install_command.h"
 #include "log.h"
 #include "request_name.h"
+#include "scheduler.h"
 
 namespace lkmd {
 namespace {
@@ -94,81 +93,154 @@ std::vector<std::string> namesOf(kmod_list *list) {
 std::unique_ptr<KmodBackend> KmodBackend::create(const std::filesystem::path &moduleDir,
                                                  int *error) {
     std::unique_ptr<KmodBackend> backend(new KmodBackend(moduleDir));
-    *error = backend->openContext();
-    if (*error < 0)
+    backend->fingerprint_ = fingerprintOf(backend->moduleDir_);
+    backend->checkedAt_ = std::chrono::steady_clock::now();
+    backend->ctx_ = openContext(backend->moduleDir_, error);
+    if (backend->ctx_ == nullptr)
         return nullptr;
     return backend;
 }
 
-KmodBackend::KmodBackend(std::filesystem::path moduleDir) : moduleDir_(std::move(moduleDir)) {}
+KmodBackend::KmodBackend(std::filesystem::path moduleDir) : moduleDir_(std::move(moduleDir)) {
+    if (moduleDir_.empty()) {
+        utsname uts{};
+        uname(&uts);
+        moduleDir_ = std::filesystem::path("/lib/modules") / uts.release;
+    }
+}
 
 KmodBackend::~KmodBackend() {
     kmod_unref(ctx_);
 }
 
-int KmodBackend::openContext() {
-    configFingerprint_ = configFingerprint();
-    configCheckedAt_ = std::chrono::steady_clock::now();
-    kmod_ctx *ctx = kmod_new(moduleDir_.empty() ? nullptr : moduleDir_.c_str(), nullptr);
-    if (ctx == nullptr)
-        return -ENOMEM;
+kmod_ctx *KmodBackend::openContext(const std::filesystem::path &moduleDir, int *error) {
+    kmod_ctx *ctx = kmod_new(moduleDir.c_str(), nullptr);
+    if (ctx == nullptr) {
+        *error = -ENOMEM;
+        return nullptr;
+    }
     kmod_set_log_fn(ctx, logFromKmod, logger("kmod").get());
     // Loads the indexes once; lookups then need no open() per call.
-    const int r = kmod_load_resources(ctx);
-    if (r < 0) {
+    *error = kmod_load_resources(ctx);
+    if (*error < 0) {
         kmod_unref(ctx);
-        return r;
+        return nullptr;
     }
-    kmod_unref(ctx_);
-    ctx_ = ctx;
-    return 0;
+    return ctx;
 }
 
 // depmod rewrites modules.*.bin when a package installs a module; the loaded indexes would go
-// stale.
-// libkmod notices a new depmod index and added or removed modprobe.d files, but not a file
-// edited in place; its config is read once per context. Hence a fingerprint of the config files.
-std::string KmodBackend::configFingerprint() {
+// stale. libkmod notices a new depmod index and added or removed modprobe.d files
+// (kmod_validate_resources()), but not a file edited in place: its config is read once per
+// context. Hence a fingerprint of the index and the config files, which a job can take too.
+std::string KmodBackend::fingerprintOf(const std::filesystem::path &moduleDir) {
     namespace fs = std::filesystem;
     std::string fingerprint;
+    auto add = [&fingerprint](const fs::path &path) {
+        struct stat st {};
+        if (stat(path.c_str(), &st) < 0)
+            return;
+        fingerprint += path.string() + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+                       std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) + ";";
+    };
     for (const char *dir : {"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
                             "/usr/lib/modprobe.d", "/lib/modprobe.d"}) {
         std::error_code ec;
-        for (const fs::directory_entry &entry : fs::directory_iterator(dir, ec)) {
-            struct stat st {};
-            if (stat(entry.path().c_str(), &st) < 0)
-                continue;
-            fingerprint += entry.path().string() + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-                           std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) +
-                           ";";
-        }
+        for (const fs::directory_entry &entry : fs::directory_iterator(dir, ec))
+            add(entry.path());
     }
+    for (const char *index :
+         {"modules.dep.bin", "modules.alias.bin", "modules.symbols.bin", "modules.builtin.bin",
+          "modules.builtin.alias.bin", "modules.softdep"})
+        add(moduleDir / index);
     return fingerprint;
 }
 
 // Index files and config are looked at no more than once a second: a stat per file on every
-// lookup would triple the cost of a resolution, and depmod's rewrite is no hurry.
+// lookup would triple the cost of a resolution, and depmod's rewrite is no hurry. On the loop
+// the look is a job's; here (a worker) it is inline.
 bool KmodBackend::refreshIfStale(bool force) {
     const auto now = std::chrono::steady_clock::now();
-    if (!force && now - configCheckedAt_ < std::chrono::seconds(1))
+    if (!force && now - checkedAt_ < std::chrono::seconds(1))
         return false;
-    configCheckedAt_ = now;
-    bool stale = kmod_validate_resources(ctx_) != KMOD_RESOURCES_OK;
-    if (!stale) {
-        std::string fingerprint = configFingerprint();
-        stale = fingerprint != configFingerprint_;
-        configFingerprint_ = std::move(fingerprint);
+    checkedAt_ = now;
+    if (runner_ != nullptr) {
+        if (!checking_)
+            startCheck();
+        return false;
     }
-    if (!stale)
+    std::string fingerprint = fingerprintOf(moduleDir_);
+    if (kmod_validate_resources(ctx_) == KMOD_RESOURCES_OK && fingerprint == fingerprint_)
         return false;
-    const int r = openContext();
-    // Every worker has its own context and notices on its own: one line at info is enough.
-    if (r < 0)
+    int r = 0;
+    kmod_ctx *fresh = openContext(moduleDir_, &r);
+    // Every worker has its own context and notices on its own: one line at debug is enough.
+    if (fresh == nullptr) {
         logger("kmod")->warn("Could not reload the module index: {}, keeping the old one",
                              std::strerror(-r));
-    else
-        logger("kmod")->debug("Module index or modprobe.d changed on disk, reloaded");
-    return r == 0;
+        return false;
+    }
+    adopt(fresh, std::move(fingerprint));
+    return true;
+}
+
+void KmodBackend::adopt(kmod_ctx *fresh, std::string fingerprint) {
+    kmod_unref(ctx_);
+    ctx_ = fresh;
+    fingerprint_ = std::move(fingerprint);
+    ++generation_;
+    logger("kmod")->debug("Module index or modprobe.d changed on disk, reloaded");
+}
+
+void KmodBackend::serveLoop(JobRunner &runner) {
+    runner_ = &runner;
+}
+
+void KmodBackend::recheck(std::function<void(bool changed)> done) {
+    if (runner_ == nullptr) {
+        done(refreshIfStale(true));
+        return;
+    }
+    // A look that started before this lookup missed may predate the depmod it must see.
+    (checking_ ? next_ : waiting_).push_back({generation_, std::move(done)});
+    if (!checking_)
+        startCheck();
+}
+
+// Stats and, when something changed, a new context with its indexes loaded: a job's, handed to
+// the loop. The context is used by one thread at a time, first the worker's, then the loop's.
+void KmodBackend::startCheck() {
+    checking_ = true;
+    checkedAt_ = std::chrono::steady_clock::now();
+    runner_->submit([this, alive = std::weak_ptr<int>(alive_), dir = moduleDir_,
+                     known = fingerprint_](ModuleBackend &) -> JobRunner::Completion {
+        std::string fingerprint = fingerprintOf(dir);
+        kmod_ctx *fresh = nullptr;
+        int r = 0;
+        if (fingerprint != known && (fresh = openContext(dir, &r)) == nullptr)
+            logger("kmod")->warn("Could not reload the module index: {}, keeping the old one",
+                                 std::strerror(-r));
+        return [this, alive, fresh, fingerprint = std::move(fingerprint)]() mutable {
+            if (alive.expired()) {
+                kmod_unref(fresh);
+                return;
+            }
+            checkDone(fresh, std::move(fingerprint));
+        };
+    });
+}
+
+void KmodBackend::checkDone(kmod_ctx *fresh, std::string fingerprint) {
+    if (fresh != nullptr)
+        adopt(fresh, std::move(fingerprint));
+    checking_ = false;
+    std::vector<Waiter> answered = std::move(waiting_);
+    waiting_ = std::move(next_);
+    next_.clear();
+    if (!waiting_.empty())
+        startCheck();
+    for (Waiter &waiter : answered)
+        waiter.done(waiter.generation != generation_);
 }
 
 int KmodBackend::resolve(const std::string &request, std::vector<std::string> *modules) {
@@ -194,9 +266,9 @@ int KmodBackend::resolveOnce(const std::string &request, std::vector<std::string
             return r;
         names = namesOf(allowed.get());
     }
-    // Nothing found: before saying so, make sure no depmod ran within the last second (a module
-    // installed just now, then its device plugged in).
-    if (names.empty() && !retried && refreshIfStale(true))
+    // Nothing found: on a worker, make sure no depmod ran within the last second (a module
+    // installed just now, then its device plugged in). The loop's caller asks recheck().
+    if (names.empty() && !retried && runner_ == nullptr && refreshIfStale(true))
         return resolveOnce(request, modules, true);
     if (names.empty())
         return -ENOENT;
@@ -298,63 +370,16 @@ int KmodBackend::insert(const PlanStep &step) {
     return kmod_module_insert_module(module.get(), 0, step.options.c_str());
 }
 
-// What libkmod's own runner does ($CMDLINE_OPTS replaced by the options, MODPROBE_MODULE in the
-// environment, /bin/sh -c), without its setenv() in a threaded process and with the default
-// signal mask instead of the loop's: a command must be stoppable like one modprobe ran.
 int KmodBackend::runInstallCommand(const PlanStep &step) {
     kmod_module *raw = nullptr;
-    int r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
+    const int r = kmod_module_new_from_name(ctx_, step.module.c_str(), &raw);
     if (r < 0)
         return r;
     ModuleRef module(raw);
     const char *configured = kmod_module_get_install_commands(module.get());
     if (configured == nullptr)
         return -ENOENT;
-    std::string command(configured);
-    static constexpr std::string_view kVariable = "$CMDLINE_OPTS";
-    for (std::size_t at = command.find(kVariable); at != std::string::npos;
-         at = command.find(kVariable, at + step.options.size()))
-        command.replace(at, kVariable.size(), step.options);
-
-    std::vector<std::string> environment;
-    for (char **variable = environ; *variable != nullptr; ++variable)
-        if (!std::string_view(*variable).starts_with("MODPROBE_MODULE="))
-            environment.emplace_back(*variable);
-    environment.push_back("MODPROBE_MODULE=" + step.module);
-    std::vector<char *> envp;
-    for (std::string &variable : environment)
-        envp.push_back(variable.data());
-    envp.push_back(nullptr);
-
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigset_t all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    const char *argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
-    pid_t pid = -1;
-    r = posix_spawn(&pid, "/bin/sh", nullptr, &attributes, const_cast<char **>(argv), envp.data());
-    posix_spawnattr_destroy(&attributes);
-    if (r != 0) {
-        logger("kmod")->warn("Could not run the install command of '{}': {}", step.module,
-                             std::strerror(r));
-        return -EPERM;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -EPERM;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    logger("kmod")->info("The install command of '{}' failed ({} {}): {}", step.module,
-                         WIFEXITED(status) ? "exit status" : "signal",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                         printable(command));
-    return -EPERM;
+    return lkmd::runInstallCommand(step.module, configured, step.options);
 }
 
 int KmodBackend::remove(const std::string &module) {

@@ -60,12 +60,20 @@ int UdevMonitor::start(EventHandler onEvent, LossHandler onLoss) {
     return 0;
 }
 
+bool drainAtMost(std::size_t max, const std::function<Received()> &receive) {
+    for (std::size_t taken = 0; taken < max; ++taken)
+        if (receive() == Received::Drained)
+            return false;
+    return true;
+}
+
 int UdevMonitor::onReadable(sd_event_source *, int, uint32_t, void *userdata) {
-    static_cast<UdevMonitor *>(userdata)->drain();
+    auto *self = static_cast<UdevMonitor *>(userdata);
+    drainAtMost(kMaxEventsPerWakeup, [self] { return self->receiveOne(); });
     return 0;
 }
 
-void UdevMonitor::drain() {
+Received UdevMonitor::receiveOne() {
     for (;;) {
         errno = 0;
         udev_device *device = udev_monitor_receive_device(monitor_);
@@ -73,7 +81,7 @@ void UdevMonitor::drain() {
             const int error = errno;
             if (error == ENOBUFS) {
                 onLoss_();
-                continue;
+                return Received::Lost;
             }
             if (error == EINTR)
                 continue;
@@ -81,7 +89,7 @@ void UdevMonitor::drain() {
             // for the next one, so a persistent error cannot spin here.
             if (error != 0 && error != EAGAIN)
                 logger("hotplug")->debug("Ignored an unreadable uevent: {}", std::strerror(error));
-            return;
+            return Received::Drained;
         }
         Uevent event;
         auto text = [](const char *value) { return value != nullptr ? value : ""; };
@@ -91,6 +99,7 @@ void UdevMonitor::drain() {
         event.modalias = text(udev_device_get_property_value(device, "MODALIAS"));
         udev_device_unref(device);
         onEvent_(event);
+        return Received::Event;
     }
 }
 

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "request_name.h"
+
 namespace lkmd {
 namespace {
 
@@ -74,18 +76,23 @@ std::vector<LoadedModule> parseProcModules(std::string_view text) {
         if (words.size() < 5)
             continue;
 
+        // Names the kernel gives go into sysfs paths and onto the bus: a line naming something
+        // no module could be called is malformed.
         LoadedModule module;
         module.name = std::string(words[0]);
+        if (whyInvalidModuleName(module.name) != nullptr)
+            continue;
         if (!parseNumber(words[1], &module.size))
             continue;
-        if (words[2] != "-" && !parseNumber(words[2], &module.refcnt))
+        if (words[2] != "-" && (!parseNumber(words[2], &module.refcnt) || module.refcnt < 0))
             continue;
         if (words[3] != "-") {
             std::string_view holders = words[3];
             while (!holders.empty()) {
                 const std::size_t comma = holders.find(',');
-                if (comma != 0)
-                    module.holders.emplace_back(holders.substr(0, comma));
+                const std::string_view holder = holders.substr(0, comma);
+                if (!holder.empty() && whyInvalidModuleName(holder) == nullptr)
+                    module.holders.emplace_back(holder);
                 if (comma == std::string_view::npos)
                     break;
                 holders.remove_prefix(comma + 1);
@@ -135,9 +142,13 @@ void appendBoundDevices(const std::filesystem::path &driverDir, std::vector<std:
 // (pnp, for one) register drivers without an owner: those get no "module" link and no entry
 // under /sys/module/M/drivers, so a driver of the module's own name without a "module" link is
 // taken as the module's too. Keeping a module too long is the safe side of that guess.
+// Names become paths below: one that is no module's own name ("usb:../../x" is a valid request)
+// has nothing to read.
 ModuleBindings KernelState::readBindings(const std::string &module) const {
     namespace fs = std::filesystem;
     ModuleBindings bindings;
+    if (whyInvalidModuleName(module) != nullptr)
+        return bindings;
     std::error_code ec;
     for (const fs::directory_entry &driver :
          fs::directory_iterator(sysfs_ / "module" / module / "drivers", ec)) {
@@ -175,6 +186,8 @@ bool KernelState::deviceExists(const std::string &devpath) const {
 }
 
 std::uint64_t KernelState::moduleIdentity(const std::string &module) const {
+    if (whyInvalidModuleName(module) != nullptr)
+        return 0;
     struct stat st {};
     if (stat((sysfs_ / "module" / module).c_str(), &st) < 0)
         return 0;

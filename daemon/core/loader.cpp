@@ -47,8 +47,34 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
                done);
         return;
     }
+    admitAndStart(std::move(record), std::move(done), std::move(options), false);
+}
+
+void Loader::admitAndStart(RequestRecord record, Done done, LoadOptions options, bool rechecked) {
+    const std::string request = record.request;
+    const Origin origin = record.origin;
+    const Requester *requester =
+        origin == Origin::Hotplug || origin == Origin::Coldplug ? nullptr : &record.requester;
     const std::uint64_t resolveStarted = scheduler_.monotonicUsec();
     Admission admission = admit(request, requester, *policy_, backend_, coordinator_);
+    if (admission.error == -ENOENT && !admission.invalidName && !rechecked) {
+        // The backend looks from a job whether the index changed since it was read (a module
+        // installed, then its device plugged in), and lookups go on meanwhile; the request is
+        // answered once it knows.
+        backend_.recheck([this, alive = std::weak_ptr<int>(alive_), record = std::move(record),
+                          done = std::move(done), options = std::move(options),
+                          admission = std::move(admission)](bool changed) mutable {
+            if (alive.expired())
+                return;
+            if (changed) {
+                admitAndStart(std::move(record), std::move(done), std::move(options), true);
+                return;
+            }
+            record.wouldRefuse = std::move(admission.wouldRefuse);
+            finish(std::move(record), {admission.error, admission.message, {}}, done);
+        });
+        return;
+    }
     record.wouldRefuse = std::move(admission.wouldRefuse);
     record.invalidName = admission.invalidName;
     for (const Admission::RefusedSoftDependency &soft : admission.refusedSoftDependencies)
@@ -84,10 +110,13 @@ void Loader::load(const std::string &request, Origin origin, Done done, LoadOpti
          who = requester ? std::optional(*requester) : std::nullopt](const std::string &module) {
             return !policy->judgeModule(module, who ? &*who : nullptr).refuses();
         };
-    for (auto &[module, steps] : plans) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+    for (auto &plan : plans) {
+        const std::string &module = plan.first;
         cause.target = module;
         coordinator_.execute(
-            std::move(steps), cause, allowed, [this, pending, request, module](PlanOutcome result) {
+            std::move(plan.second), cause, allowed,
+            [this, pending, request, module](PlanOutcome result) {
                 Outcome &outcome = pending->outcome;
                 for (const std::string &name : result.inserted)
                     if (std::find(outcome.inserted.begin(), outcome.inserted.end(), name) ==

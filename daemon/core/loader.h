@@ -52,6 +52,7 @@ public:
     void setRequestLimit(RequestLimit limit) { limiter_.setLimit(limit); }
 
 private:
+    void admitAndStart(RequestRecord record, Done done, LoadOptions options, bool rechecked);
     void finish(RequestRecord record, Outcome outcome, const Done &done);
 
     ModuleBackend &backend_;
@@ -61,6 +62,7 @@ private:
     Metrics *metrics_;
     std::shared_ptr<const Policy> policy_;
     RequestLimiter limiter_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // checked by recheck answers
 };
 
 }  // namespace lkmd

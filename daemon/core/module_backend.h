@@ -8,6 +8,8 @@
 
 namespace lkmd {
 
+class JobRunner;
+
 enum class ModuleState { Absent, Builtin, Coming, Live, Going };
 
 // One step of a load as modprobe would take it: insert a module with its options, or run the
@@ -51,6 +53,16 @@ public:
 
     // delete_module(O_NONBLOCK): -EAGAIN/-EBUSY when in use at that instant, -ENOENT when absent.
     virtual int remove(const std::string &module) = 0;
+
+    // A load whose lookup found nothing asks this before answering: the index may have been
+    // rewritten since it was read (a module installed, then its device plugged in). done(true)
+    // when lookups now see a newer index than the one that found nothing. Backends whose index
+    // cannot go stale answer false at once.
+    virtual void recheck(std::function<void(bool changed)> done) { done(false); }
+
+    // This instance serves the loop thread, which must not block: from now on it reads the disk
+    // (is the index stale? a new one) only from jobs on runner, and answers recheck() later.
+    virtual void serveLoop(JobRunner &runner) { (void)runner; }
 };
 
 using BackendFactory = std::function<std::unique_ptr<ModuleBackend>()>;

@@ -43,16 +43,30 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
            send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
   <include>{policy}</include>
+  {extra}
 </busconfig>
 """
 
+# Where a test runs polkit's stand-in (tests/integration/polkit_stand_in.cpp): polkit's own bus
+# policy file, in short. The system bus keeps at most 128 replies pending per connection
+# (dbus-daemon's built-in limit, left as is by Debian's system.conf); said here, not assumed.
+POLKIT_POLICY = """
+  <limit name="max_replies_per_connection">128</limit>
+  <policy user="root">
+    <allow own="org.freedesktop.PolicyKit1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.PolicyKit1"/>
+  </policy>
+"""
 
-def start_dbus_daemon(directory):
+
+def start_dbus_daemon(directory, extra=''):
     """A system bus with the config above, listening in `directory`: (process, socket path)."""
     socket = os.path.join(directory, 'bus.sock')
     config = os.path.join(directory, 'bus.conf')
     with open(config, 'w') as f:
-        f.write(BUS_CONFIG.format(socket=socket, policy=os.path.abspath(BUS_POLICY)))
+        f.write(BUS_CONFIG.format(socket=socket, policy=os.path.abspath(BUS_POLICY), extra=extra))
     bus = subprocess.Popen(['dbus-daemon', '--nofork', '--config-file=' + config],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
@@ -69,8 +83,9 @@ def build_dir():
 
 
 class BusEnv:
-    def __init__(self, world=WORLD):
+    def __init__(self, world=WORLD, extra_bus_config=''):
         self.world = world
+        self.extra_bus_config = extra_bus_config
         self.dir = tempfile.mkdtemp(prefix='lkmd-bus-')
         os.chmod(self.dir, 0o755)  # the unprivileged caller must reach the socket
         self.socket = os.path.join(self.dir, 'bus.sock')
@@ -81,6 +96,7 @@ class BusEnv:
         self.bus = None
         self.daemon = None
         self.monitor = None
+        self.services = []  # started by tests on this bus, stopped with it
         self._files = []
 
     def _open(self, path, mode):
@@ -99,12 +115,14 @@ class BusEnv:
     def lkmctl_path(self):
         return os.environ.get('LKMCTL') or os.path.join(build_dir(), 'client', 'lkmctl')
 
-    def start(self):
-        self.bus, _ = start_dbus_daemon(self.dir)
+    def start(self, before_daemon=None):
+        self.bus, _ = start_dbus_daemon(self.dir, self.extra_bus_config)
         self.monitor_log = os.path.join(self.dir, 'signals.log')
         self.monitor = subprocess.Popen(
             ['dbus-monitor', '--system', "type='signal',interface='org.lkmd1.Manager'"],
             stdout=self._open(self.monitor_log, 'w'), stderr=subprocess.DEVNULL, env=self.env)
+        if before_daemon is not None:
+            before_daemon(self)
         self.start_daemon()
         return self
 
@@ -126,10 +144,18 @@ class BusEnv:
             stdout=subprocess.DEVNULL, stderr=self._open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')
 
-    def name_has_owner(self):
-        out = subprocess.run(['busctl', '--system', 'status', 'org.lkmd1'], env=self.env,
+    def name_has_owner(self, name='org.lkmd1'):
+        out = subprocess.run(['busctl', '--system', 'status', name], env=self.env,
                              capture_output=True, text=True)
         return out.returncode == 0
+
+    def start_service(self, argv, name):
+        """A process on this bus (as root) that owns `name`; stopped with the bus."""
+        proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
+                                stderr=self._open(os.path.join(self.dir, name + '.log'), 'a'))
+        self.services.append(proc)
+        self._wait_for(lambda: proc.poll() is None and self.name_has_owner(name), name)
+        return proc
 
     def _wait_for(self, predicate, what, timeout=15):
         deadline = time.monotonic() + timeout
@@ -142,7 +168,7 @@ class BusEnv:
         raise RuntimeError('timed out waiting for ' + what)
 
     def stop(self):
-        for proc in (self.daemon, self.monitor, self.bus):
+        for proc in (self.daemon, *self.services, self.monitor, self.bus):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -170,23 +196,29 @@ class BusEnv:
             return [line.split()[0] for line in f if line.strip()]
 
     @staticmethod
-    def as_nobody():
+    def as_user(uid=NOBODY):
         def drop():
             os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setgid(uid)
+            os.setuid(uid)
         return drop
 
-    def run(self, argv, unprivileged=False, timeout=60, **kwargs):
+    @staticmethod
+    def as_nobody():
+        return BusEnv.as_user(NOBODY)
+
+    def run(self, argv, unprivileged=False, timeout=60, uid=None, **kwargs):
+        if unprivileged and uid is None:
+            uid = NOBODY
         return subprocess.run(argv, env=self.env, capture_output=True, text=True,
                               timeout=timeout,
-                              preexec_fn=self.as_nobody() if unprivileged else None, **kwargs)
+                              preexec_fn=self.as_user(uid) if uid is not None else None, **kwargs)
 
-    def call(self, method, *args, unprivileged=False, timeout=60):
+    def call(self, method, *args, unprivileged=False, timeout=60, uid=None):
         """dbus-send, because it prints the D-Bus error name that busctl hides."""
         argv = ['dbus-send', '--system', '--print-reply', '--reply-timeout=%d' % (timeout * 1000),
                 '--dest=org.lkmd1', '/org/lkmd1', 'org.lkmd1.Manager.' + method, *args]
-        return self.run(argv, unprivileged=unprivileged, timeout=timeout + 5)
+        return self.run(argv, unprivileged=unprivileged, timeout=timeout + 5, uid=uid)
 
     def busctl_json(self, method, signature='', *args, unprivileged=False):
         import json

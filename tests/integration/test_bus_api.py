@@ -159,6 +159,17 @@ class BusApiTest(unittest.TestCase):
                          'org.freedesktop.DBus.Error.InvalidArgs')
         self.assertDaemonAlive()
 
+    def test_load_options_are_refused_when_a_key_repeats(self):
+        # Each option once: however long the dictionary, the loop reads two entries.
+        entries = ['Autoclean', 'b', 'true'] * 20000
+        out = ENV.run(['busctl', '--system', 'call', 'org.lkmd1', '/org/lkmd1',
+                       'org.lkmd1.Manager', 'LoadModuleEx', 'sa{sv}', 'dummy',
+                       str(len(entries) // 3), *entries])
+        self.assertNotEqual(out.returncode, 0, out.stdout)
+        self.assertIn('option Autoclean is given more than once', out.stderr)
+        self.assertNotIn('dummy', ENV.proc_modules())
+        self.assertDaemonAlive()
+
     def test_bus_stays_responsive_while_a_module_init_runs(self):
         # "slow" spends 1.5 s in its init; ListModules must be answered before that load ends.
         load = subprocess.Popen(

@@ -180,6 +180,26 @@ std::vector<std::string> FakeKernel::hiddenByBlacklist(const std::string &reques
     return hidden;
 }
 
+void FakeKernel::installLater(const std::string &name, Module module) {
+    std::lock_guard guard(lock_);
+    notIndexed_[name] = std::move(module);
+}
+
+bool FakeKernel::reindex(std::uint64_t since) {
+    std::lock_guard guard(lock_);
+    if (!notIndexed_.empty()) {
+        modules_.merge(notIndexed_);
+        notIndexed_.clear();
+        ++indexGeneration_;
+    }
+    return indexGeneration_ != since;
+}
+
+std::uint64_t FakeKernel::indexGeneration() {
+    std::lock_guard guard(lock_);
+    return indexGeneration_;
+}
+
 ModuleState FakeKernel::state(const std::string &module) {
     std::lock_guard guard(lock_);
     if (builtinAliases_.count(module) != 0)

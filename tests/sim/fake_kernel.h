@@ -2,6 +2,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 
 #include "fallback_compile.h"
 #include "module_backend.h"
+#include "scheduler.h"
 
 namespace lkmd {
 
@@ -59,6 +61,13 @@ public:
     // For tests that run jobs one by one on their own thread: the module enters its init now,
     // as if an insertion were inside finit_module(); the next insert() of it finishes that init.
     void holdInit(const std::string &module);
+    // A module installed on disk after the index was read, as a package and depmod would: lookups
+    // see it once someone reindexes.
+    void installLater(const std::string &name, Module module);
+    // Reads the index again; true when it changed since generation `since`.
+    bool reindex(std::uint64_t since);
+    std::uint64_t indexGeneration();
+
     // Called at the start of every insert(), with the module.
     void setInsertHook(std::function<void(const std::string &)> hook) {
         insertHook_ = std::move(hook);
@@ -79,7 +88,9 @@ private:
     std::set<std::string> blacklist_;
     std::vector<std::string> loaded_;  // in load order, as /proc/modules lists them (newest first)
     std::set<std::string> coming_;
-    std::set<std::string> held_;  // in coming_ by holdInit()
+    std::set<std::string> held_;                // in coming_ by holdInit()
+    std::map<std::string, Module> notIndexed_;  // installLater()
+    std::uint64_t indexGeneration_ = 0;
     std::function<void(const std::string &)> insertHook_;
 };
 
@@ -99,9 +110,23 @@ public:
     }
     int insert(const PlanStep &step) override { return kernel_->insert(step); }
     int remove(const std::string &module) override { return kernel_->remove(module); }
+    // Like KmodBackend: a look at the disk is a job's when this instance serves the loop.
+    void recheck(std::function<void(bool changed)> done) override {
+        const std::uint64_t since = kernel_->indexGeneration();
+        if (runner_ == nullptr) {
+            done(kernel_->reindex(since));
+            return;
+        }
+        runner_->submit([kernel = kernel_, since, done = std::move(done)](ModuleBackend &) {
+            const bool changed = kernel->reindex(since);
+            return JobRunner::Completion([done, changed] { done(changed); });
+        });
+    }
+    void serveLoop(JobRunner &runner) override { runner_ = &runner; }
 
 private:
     std::shared_ptr<FakeKernel> kernel_;
+    JobRunner *runner_ = nullptr;
 };
 
 }  // namespace lkmd

@@ -126,6 +126,7 @@ struct CoreWorld {
         ASSERT_TRUE(kernel) << detail;
         backend = std::make_unique<lkmd::FakeBackend>(kernel);
         runner = std::make_unique<QueuedJobRunner>(*backend);
+        backend->serveLoop(*runner);
         state = std::make_unique<lkmd::KernelState>(dir.path() / "proc", dir.path() / "sys");
         stateFile = std::make_unique<lkmd::StateFile>(dir.path() / "modules.state");
         lkmd::persistRegistry(registry, *stateFile, *runner);

@@ -38,10 +38,13 @@ TEST(ProcModules, SkipsMalformedLinesAndKeepsTheRest) {
         "garbage\n"
         "bad_size x 0 - Live 0x0\n"
         "bad_state 10 0 - Sleeping 0x0\n"
+        "../sys 10 0 - Live 0x0\n"
+        "negative 10 -5 - Live 0x0\n"
         "\n"
-        "good 10 0 - Live 0x0");
+        "good 10 0 /,..,x.y,holder, Live 0x0");
     ASSERT_EQ(modules.size(), 1u);
     EXPECT_EQ(modules[0].name, "good");
+    EXPECT_EQ(modules[0].holders, std::vector<std::string>{"holder"});
 }
 
 TEST(ModuleName, NormalizesDashesToUnderscores) {
@@ -65,6 +68,18 @@ TEST(KernelState, ReadsDriversAndBoundDevicesFromSysfs) {
     const ModuleBindings bindings = state.readBindings("e1000");
     EXPECT_EQ(bindings.drivers, std::vector<std::string>{"pci:e1000"});
     EXPECT_EQ(bindings.devices, std::vector<std::string>{"0000:00:03.0"});
+}
+
+// GetModule takes request names, and "usb:../../x" is one (modaliases may carry '/').
+TEST(KernelState, ANameThatIsNoModulesNeverBecomesASysfsPath) {
+    TempDir root;
+    namespace fs = std::filesystem;
+    fs::create_directories(root.path() / "sys/module/usb:");
+    fs::create_directories(root.path() / "elsewhere/drivers/pci:e1000");
+
+    KernelState state(root.path() / "proc", root.path() / "sys");
+    EXPECT_TRUE(state.readBindings("usb:/../../../elsewhere").drivers.empty());
+    EXPECT_EQ(state.moduleIdentity("usb:/../../../elsewhere"), 0u);
 }
 
 // pnp_register_driver() sets no owner: parport_pc's pnp driver has no "module" link and is not

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <cerrno>
+#include <optional>
 
 #include <gtest/gtest.h>
 
@@ -49,6 +50,23 @@ TEST_F(LoaderTest, LoadByAliasInsertsDependenciesAndRecordsTheTrigger) {
 
 TEST_F(LoaderTest, UnknownNameIsNoSuchModule) {
     EXPECT_EQ(world_.load("fs-nonexistent").error, -ENOENT);
+}
+
+TEST_F(LoaderTest, UnknownNameIsAnsweredOnlyAfterTheIndexWasLookedAtAgainFromAJob) {
+    std::optional<Outcome> result;
+    world_.loader->load("fs-nonexistent", Origin::Kernel, [&](Outcome o) { result = o; });
+    EXPECT_FALSE(result) << "answered before the index was looked at again";
+    EXPECT_EQ(world_.runner->pending(), 1u);
+    world_.runner->runAll();
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->error, -ENOENT);
+}
+
+TEST_F(LoaderTest, ModuleInstalledAfterTheIndexWasReadLoadsForItsDevice) {
+    world_.kernel->installLater("e1001", {.aliases = {"pci:v00008086d00001001*"}});
+    const Outcome outcome = world_.load("pci:v00008086d00001001sv0sd0bc02sc00i00", Origin::Hotplug);
+    EXPECT_EQ(outcome.error, 0) << outcome.message;
+    EXPECT_EQ(outcome.inserted, (std::vector<std::string>{"e1001"}));
 }
 
 TEST_F(LoaderTest, InvalidNameNeverReachesTheBackend) {
