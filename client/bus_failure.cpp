@@ -111,11 +111,6 @@ std::string reason(Command command, const BusFailure &failure) {
     if (failure.name == "org.freedesktop.DBus.Error.UnknownMethod" &&
         (command == Command::Load || command == Command::Pin || command == Command::Unpin))
         return "this version of lkmd does not support it";
-    // Only what lkmd loaded has a pin: the shared phrase, "module is not loaded", would mislead
-    // for a module that someone else loaded.
-    if ((command == Command::Pin || command == Command::Unpin) &&
-        failure.name == bus::kErrorNotLoaded && failure.message.empty())
-        return "lkmd did not load it";
     // sd_bus_call() names its own ETIMEDOUT so; the daemon may still finish the load.
     if (failure.name == "org.freedesktop.DBus.Error.Timeout")
         return "lkmd did not reply in time";
@@ -150,12 +145,11 @@ int exitStatusFor(Command command, const BusFailure &failure) {
 }
 
 // Plain sentences for what the bus calls ServiceUnknown or Disconnected.
-std::string describeCallFailure(Command command, std::string_view module,
-                                const BusFailure &failure, std::string_view place) {
-    const std::string why =
-        failure.message.empty()
-            ? (failure.error != 0 ? strerrorText(failure.error) : failure.name)
-            : failure.message;
+std::string describeCallFailure(Command command, std::string_view module, const BusFailure &failure,
+                                std::string_view place) {
+    const std::string why = failure.message.empty()
+                                ? (failure.error != 0 ? strerrorText(failure.error) : failure.name)
+                                : failure.message;
     if (isNotRunning(failure))
         return "lkmctl: lkmd is not running" + withPlace(place);
     if (isFailedStart(failure))

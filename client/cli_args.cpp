@@ -28,7 +28,7 @@ constexpr std::array kCommands = {
 };
 
 constexpr std::array<std::string_view, 4> kOrigins = {"kernel", "bus", "hotplug", "coldplug"};
-constexpr std::array<std::string_view, 6> kResults = {"loaded", "present",  "denied",
+constexpr std::array<std::string_view, 6> kResults = {"loaded",    "present", "denied",
                                                       "not-found", "invalid", "failed"};
 
 enum Option {
@@ -208,8 +208,7 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
                 parsed.filter.since = optarg;
                 break;
             case ':':
-                return failure("option " + quoteEscaped(offending(argv.data(), optind, optopt)) +
-                               " needs an argument");
+                return failure("option " + quoteEscaped(argv[optind - 1]) + " needs an argument");
             default: {
                 const std::string arg = offending(argv.data(), optind, optopt);
                 if (takesNoValue(arg))

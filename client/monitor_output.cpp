@@ -92,11 +92,15 @@ nlohmann::ordered_json monitorEventJson(const MonitorEvent &event) {
         {"time_usec", event.timeUsec},
     };
     switch (event.kind) {
-        case MonitorEvent::Kind::Request:
+        case MonitorEvent::Kind::Request: {
             // The request's own time is when it arrived; the event's when it was answered.
-            for (const auto &[key, value] : requestJson(event.request).items())
-                object[key == "time" ? "arrived_at" : key == "time_usec" ? "arrived_at_usec" : key] = value;
+            const nlohmann::ordered_json request = requestJson(event.request);
+            for (const auto &[key, value] : request.items())
+                object[key == "time"        ? "arrived_at"
+                       : key == "time_usec" ? "arrived_at_usec"
+                                            : key] = value;
             break;
+        }
         case MonitorEvent::Kind::Loaded:
             object["module"] = event.module;
             object["origin"] = event.origin;
