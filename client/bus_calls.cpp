@@ -113,8 +113,8 @@ int getManagerProperties(sd_bus *bus, PropertyMap &properties, BusFailure &failu
     BusError error;
     sd_bus_message *raw = nullptr;
     int r = sd_bus_call_method(bus, bus::kServiceName, bus::kManagerPath,
-                               "org.freedesktop.DBus.Properties", "GetAll", error.get(), &raw,
-                               "s", bus::kManagerInterface);
+                               "org.freedesktop.DBus.Properties", "GetAll", error.get(), &raw, "s",
+                               bus::kManagerInterface);
     MessagePtr reply(raw);
     if (r < 0) {
         failure = failureFrom(error.get(), r);

@@ -35,8 +35,8 @@ bool isNotRunning(const BusFailure &failure);
 // The one sentence lkmctl prints for a failed call, "lkmctl: cannot load 'x': <why>", with no
 // trailing newline. module is raw; it is escaped here. place says where lkmd was asked when not
 // on this machine ("on root@host", "in container web"), empty otherwise.
-std::string describeCallFailure(Command command, std::string_view module,
-                                const BusFailure &failure, std::string_view place = {});
+std::string describeCallFailure(Command command, std::string_view module, const BusFailure &failure,
+                                std::string_view place = {});
 
 // Opening the bus failed with -error: there is no system bus to talk to.
 std::string describeConnectFailure(int error, std::string_view place = {});

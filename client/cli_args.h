@@ -38,11 +38,11 @@ struct CliArgs {
     std::string module;  // the argument of info, load, unload, pin and unpin
     JsonMode json = JsonMode::Off;
     bool legend = true;
-    bool full = false;   // -l: never cut a column
-    bool pager = true;   // --no-pager
-    bool quiet = false;  // -q: nothing on stdout, the exit status says it
-    std::string host;     // -H [USER@]HOST: over ssh
-    std::string machine;  // -M CONTAINER: a local container's bus
+    bool full = false;        // -l: never cut a column
+    bool pager = true;        // --no-pager
+    bool quiet = false;       // -q: nothing on stdout, the exit status says it
+    std::string host;         // -H [USER@]HOST: over ssh
+    std::string machine;      // -M CONTAINER: a local container's bus
     bool autoclean = false;   // load --autoclean
     bool askPassword = true;  // let polkit ask (when stdin is a terminal); --no-ask-password
     RequestFilter filter;

@@ -117,8 +117,7 @@ private:
         uid_t owner = 0;
         const std::optional<uid_t> sessionOwner =
             sd_pid_get_owner_uid(0, &owner) >= 0 ? std::optional<uid_t>(owner) : std::nullopt;
-        pager_.open(choosePager(getenv, pagerSecure(getenv, geteuid(), sessionOwner),
-                                style_.utf8));
+        pager_.open(choosePager(getenv, pagerSecure(getenv, geteuid(), sessionOwner), style_.utf8));
     }
 
     void print(const std::string &text) const { std::fputs(text.c_str(), stdout); }
@@ -303,12 +302,10 @@ int runOnBus(const CliArgs &args) {
     sd_bus *bus = connection.bus.get();
     // As systemctl: on a terminal, polkit may ask (through the session's agent) rather than
     // refuse outright. Cannot fail on a bus that is open.
-    (void)sd_bus_set_allow_interactive_authorization(bus,
-                                                     args.askPassword && isatty(STDIN_FILENO));
+    (void)sd_bus_set_allow_interactive_authorization(bus, args.askPassword && isatty(STDIN_FILENO));
     r = sd_bus_error_add_map(bus::kErrorMap);
     if (r < 0) {
-        std::fprintf(stderr, "lkmctl: cannot register lkmd's error names: %s\n",
-                     std::strerror(-r));
+        std::fprintf(stderr, "lkmctl: cannot register lkmd's error names: %s\n", std::strerror(-r));
         return kExitFailure;
     }
     Run run(args, bus, connection.place);

@@ -37,9 +37,9 @@ struct Monitor {
     bool colors;
 
     void print(const MonitorEvent &event) const {
-        const std::string text = json == JsonMode::Off ? formatMonitorLine(event, colors)
-                                                       : dumpJson(monitorEventJson(event),
-                                                                  JsonMode::Short);
+        const std::string text = json == JsonMode::Off
+                                     ? formatMonitorLine(event, colors)
+                                     : dumpJson(monitorEventJson(event), JsonMode::Short);
         std::fputs(text.c_str(), stdout);
         // Each event as it comes, also into a pipe or a file.
         std::fflush(stdout);

@@ -185,14 +185,10 @@ std::string formatRequestList(const std::vector<RequestInfo> &requests, bool leg
 
 nlohmann::ordered_json requestJson(const RequestInfo &request) {
     return {
-        {"request", request.request},
-        {"origin", request.origin},
-        {"device", request.device},
-        {"time", isoTimeJson(request.timeUsec)},
-        {"time_usec", request.timeUsec},
-        {"duration_usec", request.durationUsec},
-        {"result", request.result},
-        {"message", request.message},
+        {"request", request.request},    {"origin", request.origin},
+        {"device", request.device},      {"time", isoTimeJson(request.timeUsec)},
+        {"time_usec", request.timeUsec}, {"duration_usec", request.durationUsec},
+        {"result", request.result},      {"message", request.message},
         {"modules", request.modules},
     };
 }
@@ -247,7 +243,8 @@ nlohmann::ordered_json loadResultJson(std::string_view request,
 }
 
 std::string formatMeaning(std::string_view request, std::string_view module) {
-    if (request == module || (!looksLikeModalias(request) && normalizeModuleName(request) == module))
+    if (request == module ||
+        (!looksLikeModalias(request) && normalizeModuleName(request) == module))
         return {};
     return escapeForTerminal(request) + " is " + escapeForTerminal(module) + ".\n";
 }

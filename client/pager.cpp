@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pager.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,8 +50,8 @@ PagerChoice choosePager(const Getenv &getenv, bool secure, bool utf8) {
     const bool fromSystemdPager = configured.has_value();
     if (!configured)
         configured = getenv("PAGER");
-    std::vector<std::string> argv = configured ? splitWords(*configured)
-                                               : std::vector<std::string>{"less"};
+    std::vector<std::string> argv =
+        configured ? splitWords(*configured) : std::vector<std::string>{"less"};
     if (argv.empty() || argv == std::vector<std::string>{"cat"})
         return choice;
     // $SYSTEMD_PAGERSECURE set explicitly means the user vouches for the pager.

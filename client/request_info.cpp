@@ -32,10 +32,9 @@ std::vector<RequestInfo> selectRequests(std::vector<RequestInfo> requests,
         return !listedOrEmpty(filter.origins, request.origin) ||
                !listedOrEmpty(filter.results, request.result) || request.timeUsec < sinceUsec;
     });
-    std::stable_sort(requests.begin(), requests.end(),
-                     [](const RequestInfo &a, const RequestInfo &b) {
-                         return a.timeUsec < b.timeUsec;
-                     });
+    std::stable_sort(
+        requests.begin(), requests.end(),
+        [](const RequestInfo &a, const RequestInfo &b) { return a.timeUsec < b.timeUsec; });
     return requests;
 }
 

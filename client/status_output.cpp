@@ -30,10 +30,10 @@ std::string joinedLines(const std::vector<std::string> &items, const char *none)
 // "42 loaded, 3 by lkmd (1 pinned)".
 std::string modulesText(const std::vector<ModuleInfo> &modules) {
     const auto byLkmd = std::count_if(modules.begin(), modules.end(), isLoadedByLkmd);
-    const auto pinned = std::count_if(modules.begin(), modules.end(),
-                                      [](const ModuleInfo &m) { return m.pinned; });
-    std::string text = std::to_string(modules.size()) + " loaded, " + std::to_string(byLkmd) +
-                       " of them by lkmd";
+    const auto pinned =
+        std::count_if(modules.begin(), modules.end(), [](const ModuleInfo &m) { return m.pinned; });
+    std::string text =
+        std::to_string(modules.size()) + " loaded, " + std::to_string(byLkmd) + " of them by lkmd";
     if (pinned > 0)
         text += " (" + std::to_string(pinned) + " pinned)";
     return text;
@@ -108,10 +108,10 @@ std::string formatStatus(const DaemonStatus &status, const std::vector<ModuleInf
                               : verdict == HelperVerdict::Lkmd     ? Color::None
                                                                    : Color::Yellow;
     std::vector<std::pair<std::string, std::string>> lines = {
-        {"Active", status.startedAtUsec == 0
-                       ? std::string("running")
-                       : "running since " +
-                             formatTimestampAndRelative(status.startedAtUsec, nowUsec)},
+        {"Active",
+         status.startedAtUsec == 0
+             ? std::string("running")
+             : "running since " + formatTimestampAndRelative(status.startedAtUsec, nowUsec)},
         {"Hotplug", status.hotplugMode.empty() ? "-" : status.hotplugMode},
         {"Idle timeout", idleTimeoutText(status)},
         {"kernel.modprobe", describeKernelHelper(status)},

@@ -66,11 +66,12 @@ std::vector<std::size_t> Table::columnWidths(bool withHeader, std::size_t width)
             widths[i] = displayWidth(columns_[i].header);
         for (const auto &row : rows_)
             widths[i] = std::max(widths[i], displayWidth(row[i]));
-        minimum[i] = columns_[i].shrinkWeight == 0
-                         ? widths[i]
-                         : std::min(widths[i], std::max(columns_[i].minWidth,
-                                                        withHeader ? displayWidth(columns_[i].header)
-                                                                   : std::size_t{0}));
+        minimum[i] =
+            columns_[i].shrinkWeight == 0
+                ? widths[i]
+                : std::min(widths[i], std::max(columns_[i].minWidth,
+                                               withHeader ? displayWidth(columns_[i].header)
+                                                          : std::size_t{0}));
     }
     if (width == 0 || columns_.empty())
         return widths;

@@ -131,11 +131,10 @@ bool parseLocal(std::string_view text, std::uint64_t nowUsec, std::uint64_t *use
     localtime_r(&now, &tm);
     tm.tm_sec = 0;
     bool matched =
-        std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-                    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) == 6 ||
-        (tm.tm_sec = 0, std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d%n", &tm.tm_year,
-                                    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                                    &consumed) == 5);
+        std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) == 6 ||
+        (tm.tm_sec = 0, std::sscanf(copy.c_str(), "%4d-%2d-%2d %2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+                                    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &consumed) == 5);
     if (matched) {
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
@@ -150,8 +149,8 @@ bool parseLocal(std::string_view text, std::uint64_t nowUsec, std::uint64_t *use
         tm.tm_sec = 0;
         matched = std::sscanf(copy.c_str(), "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
                               &consumed) == 3 ||
-                  (tm.tm_sec = 0, std::sscanf(copy.c_str(), "%2d:%2d%n", &tm.tm_hour, &tm.tm_min,
-                                              &consumed) == 2);
+                  (tm.tm_sec = 0,
+                   std::sscanf(copy.c_str(), "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &consumed) == 2);
     }
     if (!matched || static_cast<std::size_t>(consumed) != copy.size())
         return false;
