@@ -9,16 +9,39 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 
 namespace lkmd::client {
 namespace {
 
+// Words as a shell would split them, quotes and backslashes honoured as systemd does for
+// $PAGER: "sh -c 'less -R'" is two words and a third.
 std::vector<std::string> splitWords(const std::string &text) {
-    std::istringstream in(text);
     std::vector<std::string> words;
-    for (std::string word; in >> word;)
-        words.push_back(word);
+    std::string word;
+    bool inWord = false;
+    char quote = 0;
+    for (std::size_t i = 0; i < text.size(); i++) {
+        const char c = text[i];
+        if (quote != 0 && c == quote) {
+            quote = 0;
+        } else if (quote == 0 && (c == '\'' || c == '"')) {
+            quote = c;
+            inWord = true;
+        } else if (quote != '\'' && c == '\\' && i + 1 < text.size()) {
+            word += text[++i];
+            inWord = true;
+        } else if (quote == 0 && (c == ' ' || c == '\t' || c == '\n')) {
+            if (inWord)
+                words.push_back(std::move(word));
+            word.clear();
+            inWord = false;
+        } else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (inWord)
+        words.push_back(std::move(word));
     return words;
 }
 

@@ -181,6 +181,13 @@ TEST(Pager, SystemdPagerWinsOverPagerAndCatOrEmptyMeanNone) {
     EXPECT_TRUE(choosePager(environment({{"PAGER", "cat"}}), false, true).argv.empty());
 }
 
+TEST(Pager, SplitsTheCommandAsAShellWould) {
+    EXPECT_EQ(choosePager(environment({{"PAGER", R"(sh -c 'echo "$LESS"; cat' a\ b)"}}), false,
+                          true)
+                  .argv,
+              (std::vector<std::string>{"sh", "-c", R"(echo "$LESS"; cat)", "a b"}));
+}
+
 TEST(Pager, KeepsTheUsersLess) {
     const PagerChoice choice = choosePager(environment({{"LESS", "R"}}), false, true);
     EXPECT_THAT(choice.environment,
