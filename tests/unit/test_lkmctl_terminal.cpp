@@ -182,10 +182,10 @@ TEST(Pager, SystemdPagerWinsOverPagerAndCatOrEmptyMeanNone) {
 }
 
 TEST(Pager, SplitsTheCommandAsAShellWould) {
-    EXPECT_EQ(choosePager(environment({{"PAGER", R"(sh -c 'echo "$LESS"; cat' a\ b)"}}), false,
-                          true)
-                  .argv,
-              (std::vector<std::string>{"sh", "-c", R"(echo "$LESS"; cat)", "a b"}));
+    EXPECT_EQ(
+        choosePager(environment({{"PAGER", R"(sh -c 'echo "$LESS"; cat' a\ b)"}}), false, true)
+            .argv,
+        (std::vector<std::string>{"sh", "-c", R"(echo "$LESS"; cat)", "a b"}));
 }
 
 TEST(Pager, KeepsTheUsersLess) {
