@@ -251,7 +251,9 @@ def main() -> None:
             g.check("mkdir -p -m 700 /root/.ssh && rm -f /root/.ssh/id_ed25519* && "
                     "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519 && "
                     "cat /root/.ssh/id_ed25519.pub >> /root/.ssh/authorized_keys && "
-                    "printf 'Host localhost\\n  StrictHostKeyChecking accept-new\\n' "
+                    # ssh's stderr is lkmctl's: no "Permanently added" in the output compared.
+                    "printf 'Host localhost\\n  StrictHostKeyChecking accept-new\\n"
+                    "  LogLevel ERROR\\n' "
                     "> /root/.ssh/config && systemctl start ssh", timeout=60)
             for args in ("--json=short list", "requests", "--no-legend list"):
                 rc, remote = g.run(f"lkmctl -H root@localhost {args}", timeout=60)
