@@ -148,7 +148,7 @@ class BusApiTest(unittest.TestCase):
                     args = ['string:' + name] + (['boolean:true'] if method == 'SetModulePinned'
                                                  else [])
                     self.assertError(ENV.call(method, *args), 'org.lkmd1.Error.InvalidName',
-                                     "contains '.'")
+                                     "'.' (libkmod would cut the name there)")
         self.assertIn('e1000', ENV.proc_modules())
         self.assertError(ENV.call('LoadModule', 'string:' + 'a' * 55),
                          'org.lkmd1.Error.NoSuchModule')
