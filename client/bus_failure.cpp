@@ -13,10 +13,8 @@ namespace {
 
 constexpr std::string_view kSystemErrorPrefix = "System.Error.";
 
-// Names the bus uses when nobody owns org.lkmd1 or the connection itself went away.
-constexpr std::string_view kUnreachableNames[] = {
-    "org.freedesktop.DBus.Error.ServiceUnknown",
-    "org.freedesktop.DBus.Error.NameHasNoOwner",
+// Names the bus uses when the connection itself went away.
+constexpr std::string_view kBrokenBusNames[] = {
     "org.freedesktop.DBus.Error.NoServer",
     "org.freedesktop.DBus.Error.Disconnected",
 };
@@ -36,11 +34,21 @@ bool isConnectionErrno(int error) {
     }
 }
 
-bool isUnreachable(const BusFailure &failure) {
-    for (std::string_view name : kUnreachableNames)
+// dbus-daemon's and systemd's names for an activation that failed.
+bool isFailedStart(const BusFailure &failure) {
+    return failure.name.starts_with("org.freedesktop.DBus.Error.Spawn.") ||
+           failure.name == "org.freedesktop.systemd1.UnitFailed";
+}
+
+bool isBrokenBus(const BusFailure &failure) {
+    for (std::string_view name : kBrokenBusNames)
         if (failure.name == name)
             return true;
     return failure.name.starts_with(kSystemErrorPrefix) && isConnectionErrno(failure.error);
+}
+
+std::string withPlace(std::string_view place) {
+    return place.empty() ? std::string() : " " + std::string(place);
 }
 
 std::string whatFailed(Command command, std::string_view module) {
@@ -57,6 +65,12 @@ std::string whatFailed(Command command, std::string_view module) {
             return "unpin " + quoteEscaped(module);
         case Command::Requests:
             return "list requests";
+        case Command::Reload:
+            return "reload lkmd's configuration";
+        case Command::Monitor:
+            return "monitor lkmd";
+        case Command::Status:
+            return "show lkmd's status";
         default:
             return "list modules";
     }
@@ -69,6 +83,7 @@ bool changesModules(Command command) {
         case Command::Unload:
         case Command::Pin:
         case Command::Unpin:
+        case Command::Reload:
             return true;
         default:
             return false;
@@ -96,11 +111,6 @@ std::string reason(Command command, const BusFailure &failure) {
     if (failure.name == "org.freedesktop.DBus.Error.UnknownMethod" &&
         (command == Command::Load || command == Command::Pin || command == Command::Unpin))
         return "this version of lkmd does not support it";
-    // Only what lkmd loaded has a pin: the shared phrase, "module is not loaded", would mislead
-    // for a module that someone else loaded.
-    if ((command == Command::Pin || command == Command::Unpin) &&
-        failure.name == bus::kErrorNotLoaded && failure.message.empty())
-        return "lkmd did not load it";
     // sd_bus_call() names its own ETIMEDOUT so; the daemon may still finish the load.
     if (failure.name == "org.freedesktop.DBus.Error.Timeout")
         return "lkmd did not reply in time";
@@ -115,20 +125,45 @@ std::string reason(Command command, const BusFailure &failure) {
 
 }  // namespace
 
-std::string describeCallFailure(Command command, std::string_view module,
-                                const BusFailure &failure) {
-    if (isUnreachable(failure)) {
-        std::string why = failure.message;
-        if (why.empty())
-            why = failure.error != 0 ? strerrorText(failure.error) : failure.name;
-        return "lkmctl: cannot reach lkmd on the system bus: " + escapeForTerminal(why);
-    }
-    return "lkmctl: cannot " + whatFailed(command, module) + ": " +
+bool isNotRunning(const BusFailure &failure) {
+    return failure.name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+           failure.name == "org.freedesktop.DBus.Error.NameHasNoOwner";
+}
+
+bool isUnreachable(const BusFailure &failure) {
+    return isNotRunning(failure) || isFailedStart(failure) || isBrokenBus(failure);
+}
+
+int exitStatusFor(Command command, const BusFailure &failure) {
+    if (isUnreachable(failure))
+        return command == Command::Status ? kExitNotLoaded : kExitNotRunning;
+    if (failure.name == bus::kErrorNoSuchModule)
+        return kExitNoSuchModule;
+    if (failure.name == bus::kErrorNotLoaded)
+        return kExitNotLoaded;
+    return kExitFailure;
+}
+
+// Plain sentences for what the bus calls ServiceUnknown or Disconnected.
+std::string describeCallFailure(Command command, std::string_view module, const BusFailure &failure,
+                                std::string_view place) {
+    const std::string why = failure.message.empty()
+                                ? (failure.error != 0 ? strerrorText(failure.error) : failure.name)
+                                : failure.message;
+    if (isNotRunning(failure))
+        return "lkmctl: lkmd is not running" + withPlace(place);
+    if (isFailedStart(failure))
+        return "lkmctl: lkmd could not be started" + withPlace(place) + ": " +
+               escapeForTerminal(why);
+    if (isBrokenBus(failure))
+        return "lkmctl: cannot reach the system bus" + withPlace(place) + ": " +
+               escapeForTerminal(why);
+    return "lkmctl: cannot " + whatFailed(command, module) + withPlace(place) + ": " +
            escapeForTerminal(reason(command, failure));
 }
 
-std::string describeConnectFailure(int error) {
-    return "lkmctl: cannot reach lkmd on the system bus: " + strerrorText(error);
+std::string describeConnectFailure(int error, std::string_view place) {
+    return "lkmctl: cannot reach the system bus" + withPlace(place) + ": " + strerrorText(error);
 }
 
 }  // namespace lkmd::client

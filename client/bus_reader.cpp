@@ -14,6 +14,23 @@ int readBasic(sd_bus_message *message, char type, Basic &value) {
     return sd_bus_message_read_basic(message, type, &value);
 }
 
+int readCounts(sd_bus_message *message, Counts &counts) {
+    int r = sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "{st}");
+    if (r < 0)
+        return r;
+    for (;;) {
+        const char *key;
+        std::uint64_t count;
+        r = sd_bus_message_read(message, "{st}", &key, &count);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        counts[key] = count;
+    }
+    return sd_bus_message_exit_container(message);
+}
+
 // Reads the variant's content of signature contents into value, or skips it (value unset).
 int readVariantContent(sd_bus_message *message, std::string_view contents,
                        std::optional<PropertyValue> &value) {
@@ -101,6 +118,12 @@ int readVariantContent(sd_bus_message *message, std::string_view contents,
         r = readStringArray(message, strings);
         if (r >= 0)
             value = std::move(strings);
+        return r;
+    } else if (contents == "a{st}") {
+        Counts counts;
+        r = readCounts(message, counts);
+        if (r >= 0)
+            value = std::move(counts);
         return r;
     }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // lkmctl: asks lkmd over D-Bus to load, unload and describe kernel modules. Everything that can
-// be decided without the bus lives in cli_args, output and bus_failure; this file only talks.
+// be decided without the bus lives in cli_args, output, status_output, bus_failure and terminal;
+// the calls in bus_calls; this file runs the commands.
+#include <locale.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,24 +11,30 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <functional>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <systemd/sd-bus.h>
+#include <systemd/sd-login.h>
 
 #include "build_config.h"
+#include "bus_calls.h"
 #include "bus_errors.h"
 #include "bus_failure.h"
-#include "bus_handles.h"
 #include "bus_names.h"
 #include "bus_reader.h"
 #include "cli_args.h"
+#include "monitor.h"
 #include "output.h"
+#include "pager.h"
 #include "request_name.h"
+#include "status_output.h"
+#include "terminal.h"
 #include "text.h"
+#include "time_format.h"
 
 namespace lkmd::client {
 namespace {
@@ -45,61 +53,6 @@ std::uint64_t changeTimeout(sd_bus *bus, std::uint64_t usec) {
     return (usec != 0 ? usec : kSdBusDefaultTimeoutUsec) + bus::kInteractiveAuthorizationUsec;
 }
 
-constexpr int kExitSuccess = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
-BusFailure failureFrom(const sd_bus_error *error, int r) {
-    BusFailure failure;
-    failure.name = error->name ? error->name : "";
-    failure.message = error->message ? error->message : "";
-    failure.error = sd_bus_error_is_set(error) ? sd_bus_error_get_errno(error) : -r;
-    return failure;
-}
-
-// The call succeeded but its reply does not have the documented signature.
-BusFailure malformedReply(int r) {
-    return BusFailure{{}, "malformed reply from lkmd: " + std::string(std::strerror(-r)), -r};
-}
-
-// Appends a call's arguments; returns a negative errno on failure.
-using AppendArguments = std::function<int(sd_bus_message *)>;
-
-// One org.lkmd1.Manager call. Returns a negative errno and fills failure when the call fails.
-int callManager(sd_bus *bus, const char *method, const AppendArguments &appendArguments,
-                std::uint64_t timeoutUsec, MessagePtr &reply, BusFailure &failure) {
-    sd_bus_message *raw = nullptr;
-    int r = sd_bus_message_new_method_call(bus, &raw, bus::kServiceName, bus::kManagerPath,
-                                           bus::kManagerInterface, method);
-    MessagePtr call(raw);
-    if (r >= 0 && appendArguments)
-        r = appendArguments(call.get());
-    if (r < 0) {
-        failure = BusFailure{{}, {}, -r};
-        return r;
-    }
-
-    BusError error;
-    raw = nullptr;
-    r = sd_bus_call(bus, call.get(), timeoutUsec, error.get(), &raw);
-    reply.reset(raw);
-    if (r < 0) {
-        failure = failureFrom(error.get(), r);
-        return r;
-    }
-    return 0;
-}
-
-// The same, for the methods whose only argument is a string.
-int callManager(sd_bus *bus, const char *method, const char *argument, std::uint64_t timeoutUsec,
-                MessagePtr &reply, BusFailure &failure) {
-    const AppendArguments append = [argument](sd_bus_message *call) {
-        return sd_bus_message_append(call, "s", argument);
-    };
-    return callManager(bus, method, argument ? append : AppendArguments{}, timeoutUsec, reply,
-                       failure);
-}
-
 std::uint64_t realtimeNowUsec() {
     struct timespec ts = {};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -107,206 +60,261 @@ std::uint64_t realtimeNowUsec() {
            static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
 }
 
-int readVersion(sd_bus *bus, std::string &version, BusFailure &failure) {
-    BusError error;
-    char *raw = nullptr;
-    const int r = sd_bus_get_property_string(bus, bus::kServiceName, bus::kManagerPath,
-                                             bus::kManagerInterface, "Version", error.get(), &raw);
-    MallocedString owned(raw);
-    if (r < 0) {
-        failure = failureFrom(error.get(), r);
-        return r;
+// One run of lkmctl: the arguments, where output goes and how it looks.
+class Run {
+public:
+    Run(const CliArgs &args, sd_bus *bus, std::string place)
+        : args_(args), bus_(bus), place_(std::move(place)) {
+        style_ = detectTerminalStyle(args.full);
+        json_ = args.json == JsonMode::Auto
+                    ? (isatty(STDOUT_FILENO) == 1 ? JsonMode::Pretty : JsonMode::Short)
+                    : args.json;
     }
-    version = owned.get();
-    return 0;
-}
 
-int listModules(sd_bus *bus, std::vector<ModuleInfo> &modules, BusFailure &failure) {
-    MessagePtr reply;
-    int r = callManager(bus, "ListModules", nullptr, kDefaultTimeoutUsec, reply, failure);
-    if (r < 0)
-        return r;
-    r = readModuleList(reply.get(), modules);
-    if (r < 0)
-        failure = malformedReply(r);
-    return r;
-}
-
-void print(const std::string &text) {
-    std::fputs(text.c_str(), stdout);
-}
-
-void printFailure(const std::string &sentence) {
-    std::fprintf(stderr, "%s\n", sentence.c_str());
-}
-
-int runStatus(sd_bus *bus, const CliArgs &args) {
-    std::string version;
-    std::vector<ModuleInfo> modules;
-    BusFailure failure;
-    if (readVersion(bus, version, failure) < 0 || listModules(bus, modules, failure) < 0) {
-        printFailure(describeCallFailure(args.command, {}, failure));
-        return kExitFailure;
+    int dispatch() {
+        switch (args_.command) {
+            case Command::Status:
+                return status();
+            case Command::List:
+                return list();
+            case Command::Requests:
+                return requests();
+            case Command::Monitor:
+                return runMonitor(bus_, json_, args_.quiet, style_.colors, place_);
+            case Command::Info:
+                return info();
+            case Command::Load:
+                return load();
+            case Command::Unload:
+                return unload();
+            case Command::Pin:
+                return setPinned(true);
+            case Command::Unpin:
+                return setPinned(false);
+            case Command::Reload:
+                return reload();
+            case Command::None:
+            case Command::Help:
+            case Command::Version:
+                break;
+        }
+        return kExitUsage;
     }
-    print(args.json ? dumpJson(statusJson(version, modules)) : formatStatus(version, modules));
-    return kExitSuccess;
-}
 
-int runList(sd_bus *bus, const CliArgs &args) {
-    std::vector<ModuleInfo> modules;
-    BusFailure failure;
-    if (listModules(bus, modules, failure) < 0) {
-        printFailure(describeCallFailure(args.command, {}, failure));
-        return kExitFailure;
+private:
+    bool json() const { return json_ != JsonMode::Off; }
+
+    TableLayout layout() const { return {style_.width, style_.colors, style_.utf8}; }
+
+    // Long output goes through a pager on a terminal, as systemctl's does.
+    void page() {
+        if (!args_.pager || args_.quiet || isatty(STDOUT_FILENO) != 1)
+            return;
+        const Getenv getenv = processEnvironment();
+        const std::optional<std::string> term = getenv("TERM");
+        if (!term || *term == "dumb")
+            return;
+        uid_t owner = 0;
+        const std::optional<uid_t> sessionOwner =
+            sd_pid_get_owner_uid(0, &owner) >= 0 ? std::optional<uid_t>(owner) : std::nullopt;
+        pager_.open(choosePager(getenv, pagerSecure(getenv, geteuid(), sessionOwner), style_.utf8));
     }
-    print(args.json ? dumpJson(moduleListJson(std::move(modules)))
-                    : formatModuleList(std::move(modules), args.legend, realtimeNowUsec()));
-    return kExitSuccess;
-}
 
-int runRequests(sd_bus *bus, const CliArgs &args) {
-    MessagePtr reply;
-    BusFailure failure;
-    int r = callManager(bus, "ListRequests", nullptr, kDefaultTimeoutUsec, reply, failure);
-    std::vector<RequestInfo> requests;
-    if (r >= 0) {
-        r = readRequestList(reply.get(), requests);
+    void print(const std::string &text) const { std::fputs(text.c_str(), stdout); }
+
+    // What a change says on success: nothing with -q.
+    void say(const std::string &text) const {
+        if (!args_.quiet)
+            print(text);
+    }
+
+    int fail(const BusFailure &failure) const {
+        const std::string line = describeCallFailure(args_.command, args_.module, failure, place_);
+        std::fprintf(stderr, "%s\n", colored(line, Color::Red, style_.colors).c_str());
+        return exitStatusFor(args_.command, failure);
+    }
+
+    // Never starts lkmd (bus activation would): "is it running" must not make it run.
+    int status() {
+        BusFailure failure;
+        const int running = lkmdIsRunning(bus_, failure);
+        if (running < 0)
+            return fail(failure);
+        if (running == 0) {
+            if (!args_.quiet)
+                print(json() ? dumpJson(notRunningJson(), json_) : formatNotRunning());
+            return kExitNotLoaded;
+        }
+        PropertyMap properties;
+        std::vector<ModuleInfo> modules;
+        if (getManagerProperties(bus_, properties, failure) < 0 ||
+            listModules(bus_, modules, failure) < 0)
+            return fail(failure);
+        if (args_.quiet)
+            return kExitSuccess;
+        const DaemonStatus daemon = daemonStatusFromProperties(properties);
+        page();
+        print(json() ? dumpJson(statusJson(daemon, modules), json_)
+                     : formatStatus(daemon, modules, realtimeNowUsec(), style_.colors));
+        return kExitSuccess;
+    }
+
+    int list() {
+        std::vector<ModuleInfo> modules;
+        BusFailure failure;
+        if (listModules(bus_, modules, failure) < 0)
+            return fail(failure);
+        page();
+        print(json() ? dumpJson(moduleListJson(std::move(modules)), json_)
+                     : formatModuleList(std::move(modules), args_.legend, realtimeNowUsec(),
+                                        layout()));
+        return kExitSuccess;
+    }
+
+    int requests() {
+        std::uint64_t sinceUsec = 0;
+        if (!args_.filter.since.empty() &&
+            !parseTimeSpec(args_.filter.since, realtimeNowUsec(), &sinceUsec)) {
+            std::fprintf(stderr, "lkmctl: cannot understand --since=%s\nTry 'lkmctl --help'.\n",
+                         quoteEscaped(args_.filter.since).c_str());
+            return kExitUsage;
+        }
+        std::vector<RequestInfo> requests;
+        BusFailure failure;
+        if (listRequests(bus_, requests, failure) < 0)
+            return fail(failure);
+        requests = selectRequests(std::move(requests), args_.filter, sinceUsec);
+        page();
+        print(json() ? dumpJson(requestListJson(requests), json_)
+                     : formatRequestList(requests, args_.legend, layout()));
+        return kExitSuccess;
+    }
+
+    int info() {
+        ModuleInfo module;
+        BusFailure failure;
+        if (getModule(bus_, args_.module, module, failure) < 0)
+            return fail(failure);
+        page();
+        print(json() ? dumpJson(moduleDetailsJson(module), json_)
+                     : formatModuleDetails(module, realtimeNowUsec()));
+        return kExitSuccess;
+    }
+
+    int load() {
+        MessagePtr reply;
+        BusFailure failure;
+        int r;
+        if (args_.autoclean) {
+            // LoadModuleEx only for --autoclean: a plain load keeps working with an older lkmd.
+            const AppendArguments append = [this](sd_bus_message *call) {
+                return sd_bus_message_append(call, "sa{sv}", args_.module.c_str(), 1, "Autoclean",
+                                             "b", 1);
+            };
+            r = callManager(bus_, "LoadModuleEx", append,
+                            changeTimeout(bus_, kModuleCallTimeoutUsec), reply, failure);
+        } else {
+            r = callManager(bus_, "LoadModule", args_.module.c_str(),
+                            changeTimeout(bus_, kModuleCallTimeoutUsec), reply, failure);
+        }
+        std::vector<std::string> inserted;
+        if (r >= 0) {
+            r = readStringArray(reply.get(), inserted);
+            if (r < 0)
+                failure = BusFailure{{}, "malformed reply from lkmd", -r};
+        }
         if (r < 0)
-            failure = malformedReply(r);
+            return fail(failure);
+        say(json() ? dumpJson(loadResultJson(args_.module, inserted), json_)
+                   : formatLoadResult(args_.module, inserted));
+        return kExitSuccess;
     }
-    if (r < 0) {
-        printFailure(describeCallFailure(args.command, {}, failure));
-        return kExitFailure;
-    }
-    print(args.json ? dumpJson(requestListJson(requests))
-                    : formatRequestList(requests, args.legend));
-    return kExitSuccess;
-}
 
-int runInfo(sd_bus *bus, const CliArgs &args) {
-    MessagePtr reply;
-    BusFailure failure;
-    int r = callManager(bus, "GetModule", args.module.c_str(), kDefaultTimeoutUsec, reply, failure);
-    PropertyMap properties;
-    if (r >= 0) {
-        r = readPropertyMap(reply.get(), properties);
-        if (r < 0)
-            failure = malformedReply(r);
+    // The module an alias or a '-' spelling stands for, as lkmd resolves it; said before acting,
+    // and acted on by its own name, so that what is said is what is done.
+    int resolve(std::string *module) {
+        ModuleInfo info;
+        BusFailure failure;
+        if (getModule(bus_, args_.module, info, failure) < 0)
+            return fail(failure);
+        *module = info.name.empty() ? args_.module : info.name;
+        if (!json())
+            say(formatMeaning(args_.module, *module));
+        return kExitSuccess;
     }
-    if (r < 0) {
-        printFailure(describeCallFailure(args.command, args.module, failure));
-        return kExitFailure;
-    }
-    const ModuleInfo module = moduleInfoFromProperties(properties);
-    print(args.json ? dumpJson(moduleDetailsJson(module))
-                    : formatModuleDetails(module, realtimeNowUsec()));
-    return kExitSuccess;
-}
 
-int runLoad(sd_bus *bus, const CliArgs &args) {
-    MessagePtr reply;
-    BusFailure failure;
-    int r;
-    if (args.autoclean) {
-        // LoadModuleEx only for --autoclean: a plain load keeps working with an older lkmd.
-        const AppendArguments append = [&args](sd_bus_message *call) {
-            return sd_bus_message_append(call, "sa{sv}", args.module.c_str(), 1, "Autoclean", "b",
-                                         1);
+    int unload() {
+        std::string module;
+        if (const int status = resolve(&module); status != kExitSuccess)
+            return status;
+        MessagePtr reply;
+        BusFailure failure;
+        if (callManager(bus_, "UnloadModule", module.c_str(),
+                        changeTimeout(bus_, kModuleCallTimeoutUsec), reply, failure) < 0)
+            return fail(failure);
+        say(json() ? dumpJson(unloadResultJson(args_.module, module), json_)
+                   : formatUnloadResult(module));
+        return kExitSuccess;
+    }
+
+    int setPinned(bool pinned) {
+        std::string module;
+        if (const int status = resolve(&module); status != kExitSuccess)
+            return status;
+        MessagePtr reply;
+        BusFailure failure;
+        const AppendArguments append = [&module, pinned](sd_bus_message *call) {
+            return sd_bus_message_append(call, "sb", module.c_str(), pinned ? 1 : 0);
         };
-        r = callManager(bus, "LoadModuleEx", append, changeTimeout(bus, kModuleCallTimeoutUsec),
-                        reply, failure);
-    } else {
-        r = callManager(bus, "LoadModule", args.module.c_str(),
-                        changeTimeout(bus, kModuleCallTimeoutUsec), reply, failure);
+        if (callManager(bus_, "SetModulePinned", append, changeTimeout(bus_, kDefaultTimeoutUsec),
+                        reply, failure) < 0)
+            return fail(failure);
+        say(json() ? dumpJson(pinResultJson(args_.module, module, pinned), json_)
+                   : formatPinResult(module, pinned));
+        return kExitSuccess;
     }
-    std::vector<std::string> inserted;
-    if (r >= 0) {
-        r = readStringArray(reply.get(), inserted);
-        if (r < 0)
-            failure = malformedReply(r);
-    }
-    if (r < 0) {
-        printFailure(describeCallFailure(args.command, args.module, failure));
-        return kExitFailure;
-    }
-    print(args.json ? dumpJson(loadResultJson(args.module, inserted))
-                    : formatLoadResult(args.module, inserted));
-    return kExitSuccess;
-}
 
-int runUnload(sd_bus *bus, const CliArgs &args) {
-    MessagePtr reply;
-    BusFailure failure;
-    if (callManager(bus, "UnloadModule", args.module.c_str(),
-                    changeTimeout(bus, kModuleCallTimeoutUsec), reply, failure) < 0) {
-        printFailure(describeCallFailure(args.command, args.module, failure));
-        return kExitFailure;
+    int reload() {
+        MessagePtr reply;
+        BusFailure failure;
+        if (callManager(bus_, "Reload", nullptr, changeTimeout(bus_, kDefaultTimeoutUsec), reply,
+                        failure) < 0)
+            return fail(failure);
+        say(json() ? dumpJson({{"reloaded", true}}, json_) : "Reloaded lkmd's configuration.\n");
+        return kExitSuccess;
     }
-    print(args.json ? dumpJson(unloadResultJson(args.module)) : formatUnloadResult(args.module));
-    return kExitSuccess;
-}
 
-int runSetPinned(sd_bus *bus, const CliArgs &args, bool pinned) {
-    MessagePtr reply;
-    BusFailure failure;
-    const AppendArguments append = [&args, pinned](sd_bus_message *call) {
-        return sd_bus_message_append(call, "sb", args.module.c_str(), pinned ? 1 : 0);
-    };
-    if (callManager(bus, "SetModulePinned", append, changeTimeout(bus, kDefaultTimeoutUsec), reply,
-                    failure) < 0) {
-        printFailure(describeCallFailure(args.command, args.module, failure));
-        return kExitFailure;
-    }
-    print(args.json ? dumpJson(pinResultJson(args.module, pinned))
-                    : formatPinResult(args.module, pinned));
-    return kExitSuccess;
-}
+    const CliArgs &args_;
+    sd_bus *bus_;
+    std::string place_;
+    TerminalStyle style_;
+    JsonMode json_ = JsonMode::Off;
+    Pager pager_;
+};
 
 int runOnBus(const CliArgs &args) {
-    sd_bus *raw = nullptr;
-    int r = sd_bus_open_system(&raw);
-    BusPtr bus(raw);
+    Connection connection;
+    int r = openConnection(args, &connection);
     if (r < 0) {
-        printFailure(describeConnectFailure(r));
-        return kExitFailure;
+        std::fprintf(stderr, "%s\n", describeConnectFailure(r, connection.place).c_str());
+        return args.command == Command::Status ? kExitNotLoaded : kExitNotRunning;
     }
+    sd_bus *bus = connection.bus.get();
     // As systemctl: on a terminal, polkit may ask (through the session's agent) rather than
     // refuse outright. Cannot fail on a bus that is open.
-    (void)sd_bus_set_allow_interactive_authorization(bus.get(),
-                                                     args.askPassword && isatty(STDIN_FILENO));
+    (void)sd_bus_set_allow_interactive_authorization(bus, args.askPassword && isatty(STDIN_FILENO));
     r = sd_bus_error_add_map(bus::kErrorMap);
     if (r < 0) {
-        printFailure("lkmctl: cannot register lkmd's error names: " +
-                     std::string(std::strerror(-r)));
+        std::fprintf(stderr, "lkmctl: cannot register lkmd's error names: %s\n", std::strerror(-r));
         return kExitFailure;
     }
-
-    switch (args.command) {
-        case Command::Status:
-            return runStatus(bus.get(), args);
-        case Command::List:
-            return runList(bus.get(), args);
-        case Command::Requests:
-            return runRequests(bus.get(), args);
-        case Command::Info:
-            return runInfo(bus.get(), args);
-        case Command::Load:
-            return runLoad(bus.get(), args);
-        case Command::Unload:
-            return runUnload(bus.get(), args);
-        case Command::Pin:
-            return runSetPinned(bus.get(), args, true);
-        case Command::Unpin:
-            return runSetPinned(bus.get(), args, false);
-        case Command::None:
-        case Command::Help:
-        case Command::Version:
-            break;
-    }
-    return kExitUsage;
+    Run run(args, bus, connection.place);
+    return run.dispatch();
 }
 
 int run(int argc, char **argv) {
+    // For nl_langinfo(): "…" only where the terminal takes UTF-8. Times stay in the C locale.
+    setlocale(LC_CTYPE, "");
     const std::vector<std::string_view> arguments(argv + (argc > 0 ? 1 : 0), argv + argc);
     const ParseResult parsed = parseArguments(arguments);
     if (!parsed.error.empty()) {
@@ -316,25 +324,34 @@ int run(int argc, char **argv) {
 
     const CliArgs &args = parsed.args;
     if (args.command == Command::Help) {
-        print(helpText());
+        Pager pager;
+        if (args.pager && isatty(STDOUT_FILENO) == 1) {
+            const Getenv getenv = processEnvironment();
+            pager.open(choosePager(getenv, pagerSecure(getenv, geteuid(), std::nullopt), false));
+        }
+        std::fputs(helpText().c_str(), stdout);
         return kExitSuccess;
     }
     if (args.command == Command::Version) {
-        print("lkmctl " LKMD_VERSION "\n");
+        std::fputs("lkmctl " LKMD_VERSION "\n", stdout);
         return kExitSuccess;
     }
 
     // The daemon checks names too; checking here spares the round trip and gives the same words.
+    // Where a module is expected, a '.' is refused: libkmod would cut the name there.
     if (takesModule(args.command)) {
-        if (const char *why = whyInvalidRequestName(args.module)) {
-            printFailure("lkmctl: invalid module name " + quoteEscaped(args.module) + ": " + why);
+        const char *why = args.command == Command::Load ? whyInvalidRequestName(args.module)
+                                                        : whyInvalidModuleReference(args.module);
+        if (why != nullptr) {
+            std::fprintf(stderr, "lkmctl: invalid module name %s: %s\n",
+                         quoteEscaped(args.module).c_str(), why);
             return kExitFailure;
         }
     }
 
     int status = runOnBus(args);
-    if (std::fflush(stdout) != 0) {
-        printFailure("lkmctl: cannot write output: " + std::string(std::strerror(errno)));
+    if (std::fflush(stdout) != 0 && errno != EBADF) {
+        std::fprintf(stderr, "lkmctl: cannot write output: %s\n", std::strerror(errno));
         status = kExitFailure;
     }
     return status;

@@ -4,11 +4,16 @@
 #include <algorithm>
 #include <utility>
 
-#include "table.h"
+#include "request_name.h"
 #include "text.h"
+#include "time_format.h"
 
 namespace lkmd::client {
 namespace {
+
+// Free-text columns are cut no narrower than this, so that a cut value still says what it is
+// ("pci:v0000…", "fs-vfat").
+constexpr std::size_t kMinFreeTextWidth = 10;
 
 std::string orDash(std::string text) {
     return text.empty() ? "-" : text;
@@ -33,24 +38,21 @@ void sortByName(std::vector<ModuleInfo> &modules) {
               [](const ModuleInfo &a, const ModuleInfo &b) { return a.name < b.name; });
 }
 
-// "YYYY-MM-DDTHH:MM:SSZ", or null when the time is unknown.
-nlohmann::ordered_json isoTimeJson(std::uint64_t realtimeUsec) {
-    const std::string text = formatIso8601Utc(realtimeUsec);
-    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
-}
-
 std::string yesNo(bool flag) {
     return flag ? "yes" : "no";
 }
 
-// When the module goes, with how long until then: "2024-05-01 12:01:00 (in 42s)".
+std::string relativeOrDash(std::uint64_t realtimeUsec, std::uint64_t nowUsec) {
+    return realtimeUsec == 0 ? "-" : formatRelative(realtimeUsec, nowUsec);
+}
+
+// When the module goes: "Thu 2024-05-02 12:01:00 UTC; in 42s", "...; due now".
 std::string unloadTimeText(std::uint64_t unloadAtUsec, std::uint64_t nowUsec) {
     if (unloadAtUsec == 0)
         return "-";
-    const std::string when = formatLocalTime(unloadAtUsec);
     if (unloadAtUsec <= nowUsec)
-        return when + " (due now)";
-    return when + " (in " + formatDuration(unloadAtUsec - nowUsec) + ")";
+        return formatTimestamp(unloadAtUsec) + "; due now";
+    return formatTimestampAndRelative(unloadAtUsec, nowUsec);
 }
 
 // "N things listed.", with the noun in the singular for one.
@@ -84,20 +86,9 @@ nlohmann::ordered_json moduleJson(const ModuleInfo &module) {
 
 }  // namespace
 
-std::string formatStatus(std::string_view version, const std::vector<ModuleInfo> &modules) {
-    const auto byLkmd = std::count_if(modules.begin(), modules.end(), isLoadedByLkmd);
-    return "lkmd " + escapeForTerminal(version) + " on org.lkmd1\n" +
-           "Modules loaded: " + std::to_string(modules.size()) + " (" + std::to_string(byLkmd) +
-           " loaded by lkmd)\n";
-}
-
-nlohmann::ordered_json statusJson(std::string_view version,
-                                  const std::vector<ModuleInfo> &modules) {
-    return {
-        {"version", version},
-        {"modules", modules.size()},
-        {"loaded_by_lkmd", std::count_if(modules.begin(), modules.end(), isLoadedByLkmd)},
-    };
+nlohmann::ordered_json isoTimeJson(std::uint64_t realtimeUsec) {
+    const std::string text = formatIso8601Utc(realtimeUsec);
+    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
 }
 
 std::string autocleanSummary(const ModuleInfo &module, std::uint64_t nowUsec) {
@@ -114,14 +105,15 @@ std::string autocleanSummary(const ModuleInfo &module, std::uint64_t nowUsec) {
     return "kept";
 }
 
-std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend, std::uint64_t nowUsec) {
+std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend, std::uint64_t nowUsec,
+                             const TableLayout &layout) {
     sortByName(modules);
     // AUTOCLEAN comes last because its cells have spaces: the columns before it stay one
-    // awk field each (LOADED is two).
+    // awk field each (LOADED, "3min ago", is two or three).
     Table table({
         {"MODULE"},
         {"ORIGIN"},
-        {"TRIGGER"},
+        {"TRIGGER", Table::Align::Left, 1, kMinFreeTextWidth},
         {"REFCNT", Table::Align::Right},
         {"LOADED"},
         {"AUTOCLEAN"},
@@ -132,15 +124,15 @@ std::string formatModuleList(std::vector<ModuleInfo> modules, bool legend, std::
             orDash(module.origin),
             orDash(module.trigger),
             refCountText(module.refCount),
-            formatLocalTime(module.loadedAtUsec),
+            relativeOrDash(module.loadedAtUsec, nowUsec),
             autocleanSummary(module, nowUsec),
         });
 
     if (!legend)
-        return table.format(false);
+        return table.format(false, layout);
     if (modules.empty())
         return listedFooter(0, "module");
-    return table.format(true) + "\n" + listedFooter(modules.size(), "module");
+    return table.format(true, layout) + "\n" + listedFooter(modules.size(), "module");
 }
 
 nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules) {
@@ -151,40 +143,60 @@ nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules) {
     return list;
 }
 
-std::string formatRequestList(const std::vector<RequestInfo> &requests, bool legend) {
-    // Why a request failed does not fit a column; --json carries the message.
-    Table table({{"TIME"}, {"REQUEST"}, {"ORIGIN"}, {"RESULT"}, {"MODULES"}});
+Color resultColor(std::string_view result) {
+    if (result == "failed" || result == "invalid")
+        return Color::Red;
+    if (result == "denied")
+        return Color::Yellow;
+    return Color::None;
+}
+
+std::string formatRequestList(const std::vector<RequestInfo> &requests, bool legend,
+                              const TableLayout &layout) {
+    // Why a request failed does not fit a column; --json carries the message. The modalias of a
+    // CPU can be 357 characters long: REQUEST gives up most of the excess.
+    Table table({
+        {"TIME"},
+        {"REQUEST", Table::Align::Left, 3, kMinFreeTextWidth},
+        {"ORIGIN"},
+        {"RESULT"},
+        {"MODULES", Table::Align::Left, 1, 8},
+        {"DEVICE", Table::Align::Left, 2, 6},
+    });
     for (const RequestInfo &request : requests)
-        table.addRow({
-            formatLocalTime(request.timeUsec),
-            orDash(request.request),
-            orDash(request.origin),
-            orDash(request.result),
-            // No spaces, so that MODULES stays one field for awk.
-            joinedOrDash(request.modules, ","),
-        });
+        table.addRow(
+            {
+                formatTimestamp(request.timeUsec),
+                orDash(request.request),
+                orDash(request.origin),
+                orDash(request.result),
+                // No spaces, so that MODULES stays one field for awk.
+                joinedOrDash(request.modules, ","),
+                orDash(request.device),
+            },
+            {Color::None, Color::None, Color::None, resultColor(request.result)});
 
     if (!legend)
-        return table.format(false);
+        return table.format(false, layout);
     if (requests.empty())
         return listedFooter(0, "request");
-    return table.format(true) + "\n" + listedFooter(requests.size(), "request");
+    return table.format(true, layout) + "\n" + listedFooter(requests.size(), "request");
+}
+
+nlohmann::ordered_json requestJson(const RequestInfo &request) {
+    return {
+        {"request", request.request},    {"origin", request.origin},
+        {"device", request.device},      {"time", isoTimeJson(request.timeUsec)},
+        {"time_usec", request.timeUsec}, {"duration_usec", request.durationUsec},
+        {"result", request.result},      {"message", request.message},
+        {"modules", request.modules},
+    };
 }
 
 nlohmann::ordered_json requestListJson(const std::vector<RequestInfo> &requests) {
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (const RequestInfo &request : requests)
-        list.push_back({
-            {"request", request.request},
-            {"origin", request.origin},
-            {"device", request.device},
-            {"time", isoTimeJson(request.timeUsec)},
-            {"time_usec", request.timeUsec},
-            {"duration_usec", request.durationUsec},
-            {"result", request.result},
-            {"message", request.message},
-            {"modules", request.modules},
-        });
+        list.push_back(requestJson(request));
     return list;
 }
 
@@ -196,14 +208,14 @@ std::string formatModuleDetails(const ModuleInfo &module, std::uint64_t nowUsec)
         {"Device", orDash(module.device)},
         {"State", orDash(module.state)},
         {"RefCount", refCountText(module.refCount)},
-        {"Size", std::to_string(module.size) + " bytes"},
-        {"Loaded", formatLocalTime(module.loadedAtUsec)},
+        {"Size", formatBytes(module.size)},
+        {"Loaded", formatTimestampAndRelative(module.loadedAtUsec, nowUsec)},
         {"Holders", joinedOrDash(module.holders, ", ")},
         {"Drivers", joinedOrDash(module.drivers, ", ")},
         {"Devices", joinedOrDash(module.devices, ", ")},
         {"Autoclean", yesNo(module.autoclean)},
         {"Pinned", yesNo(module.pinned)},
-        {"Idle since", formatLocalTime(module.idleSinceUsec)},
+        {"Idle since", formatTimestampAndRelative(module.idleSinceUsec, nowUsec)},
         {"Unloads at", unloadTimeText(module.unloadAtUsec, nowUsec)},
         {"Kept because", orDash(module.keptBecause)},
     });
@@ -230,24 +242,33 @@ nlohmann::ordered_json loadResultJson(std::string_view request,
     return {{"request", request}, {"inserted", inserted}};
 }
 
-std::string formatUnloadResult(std::string_view name) {
-    return "Unloaded " + escapeForTerminal(name) + ".\n";
+std::string formatMeaning(std::string_view request, std::string_view module) {
+    if (request == module ||
+        (!looksLikeModalias(request) && normalizeModuleName(request) == module))
+        return {};
+    return escapeForTerminal(request) + " is " + escapeForTerminal(module) + ".\n";
 }
 
-nlohmann::ordered_json unloadResultJson(std::string_view name) {
-    return {{"unloaded", name}};
+std::string formatUnloadResult(std::string_view module) {
+    return "Unloaded " + escapeForTerminal(module) + ".\n";
 }
 
-std::string formatPinResult(std::string_view name, bool pinned) {
-    return (pinned ? "Pinned " : "Unpinned ") + escapeForTerminal(name) + ".\n";
+nlohmann::ordered_json unloadResultJson(std::string_view request, std::string_view module) {
+    return {{"request", request}, {"unloaded", module}};
 }
 
-nlohmann::ordered_json pinResultJson(std::string_view name, bool pinned) {
-    return {{"module", name}, {"pinned", pinned}};
+std::string formatPinResult(std::string_view module, bool pinned) {
+    return (pinned ? "Pinned " : "Unpinned ") + escapeForTerminal(module) + ".\n";
 }
 
-std::string dumpJson(const nlohmann::ordered_json &value) {
-    return value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+nlohmann::ordered_json pinResultJson(std::string_view request, std::string_view module,
+                                     bool pinned) {
+    return {{"request", request}, {"module", module}, {"pinned", pinned}};
+}
+
+std::string dumpJson(const nlohmann::ordered_json &value, JsonMode mode) {
+    const int indent = mode == JsonMode::Short ? -1 : 2;
+    return value.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace lkmd::client

@@ -28,4 +28,12 @@ void assignBool(const PropertyMap &properties, std::string_view key, bool &targe
         target = *flag;
 }
 
+void assignCounts(const PropertyMap &properties, std::string_view key, Counts &target) {
+    const auto it = properties.find(key);
+    if (it == properties.end())
+        return;
+    if (const auto *counts = std::get_if<Counts>(&it->second))
+        target = *counts;
+}
+
 }  // namespace lkmd::client

@@ -15,8 +15,9 @@ namespace lkmd::client {
 
 // One a{sv} value as read off the bus. Integers are widened so that a daemon may change a field's
 // width without breaking the client; types the client does not know are not stored at all.
-using PropertyValue =
-    std::variant<std::string, std::int64_t, std::uint64_t, bool, double, std::vector<std::string>>;
+using Counts = std::map<std::string, std::uint64_t, std::less<>>;  // a{st}
+using PropertyValue = std::variant<std::string, std::int64_t, std::uint64_t, bool, double,
+                                   std::vector<std::string>, Counts>;
 using PropertyMap = std::map<std::string, PropertyValue, std::less<>>;
 
 // Copy one key of a record into a field. A missing or mistyped key leaves the field as it was, so
@@ -25,6 +26,7 @@ void assignString(const PropertyMap &properties, std::string_view key, std::stri
 void assignStrings(const PropertyMap &properties, std::string_view key,
                    std::vector<std::string> &target);
 void assignBool(const PropertyMap &properties, std::string_view key, bool &target);
+void assignCounts(const PropertyMap &properties, std::string_view key, Counts &target);
 
 template <typename Integer>
 std::optional<Integer> integerProperty(const PropertyMap &properties, std::string_view key) {

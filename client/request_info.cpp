@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "request_info.h"
 
+#include <algorithm>
+
 namespace lkmd::client {
 
 RequestInfo requestInfoFromProperties(const PropertyMap &properties) {
@@ -14,6 +16,26 @@ RequestInfo requestInfoFromProperties(const PropertyMap &properties) {
     assignString(properties, "Message", request.message);
     assignStrings(properties, "Modules", request.modules);
     return request;
+}
+
+namespace {
+
+bool listedOrEmpty(const std::vector<std::string> &list, const std::string &value) {
+    return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+std::vector<RequestInfo> selectRequests(std::vector<RequestInfo> requests,
+                                        const RequestFilter &filter, std::uint64_t sinceUsec) {
+    std::erase_if(requests, [&](const RequestInfo &request) {
+        return !listedOrEmpty(filter.origins, request.origin) ||
+               !listedOrEmpty(filter.results, request.result) || request.timeUsec < sinceUsec;
+    });
+    std::stable_sort(
+        requests.begin(), requests.end(),
+        [](const RequestInfo &a, const RequestInfo &b) { return a.timeUsec < b.timeUsec; });
+    return requests;
 }
 
 }  // namespace lkmd::client

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.h"
 #include "property_map.h"
 
 namespace lkmd::client {
@@ -24,5 +25,11 @@ struct RequestInfo {
 
 // Unknown keys are ignored and missing or mistyped keys keep their defaults.
 RequestInfo requestInfoFromProperties(const PropertyMap &properties);
+
+// What requests shows: in the order the requests arrived (ListRequests gives the order lkmd
+// answered them in, and a slow load is answered after requests that came later), only those
+// that match filter's origins and results, and arrived at sinceUsec or later.
+std::vector<RequestInfo> selectRequests(std::vector<RequestInfo> requests,
+                                        const RequestFilter &filter, std::uint64_t sinceUsec);
 
 }  // namespace lkmd::client

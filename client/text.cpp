@@ -5,6 +5,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 
 namespace lkmd::client {
 namespace {
@@ -159,6 +160,22 @@ std::string formatDuration(std::uint64_t usec) {
         return text;
     }
     return "0s";
+}
+
+std::string formatBytes(std::uint64_t bytes) {
+    static constexpr std::array<std::pair<const char *, std::uint64_t>, 4> kUnits = {{
+        {"T", 1ULL << 40},
+        {"G", 1ULL << 30},
+        {"M", 1ULL << 20},
+        {"K", 1ULL << 10},
+    }};
+    for (const auto &[suffix, factor] : kUnits) {
+        if (bytes < factor)
+            continue;
+        return std::to_string(bytes / factor) + "." + std::to_string(bytes % factor * 10 / factor) +
+               suffix;
+    }
+    return std::to_string(bytes) + "B";
 }
 
 }  // namespace lkmd::client

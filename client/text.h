@@ -30,4 +30,7 @@ std::string formatIso8601Utc(std::uint64_t realtimeUsec);
 // "2d 3h". Rounded up to whole seconds, so that a deadline still ahead never reads "0s".
 std::string formatDuration(std::uint64_t usec);
 
+// Bytes as systemd prints them, in powers of 1024 with one decimal: "512B", "160.0K", "1.5M".
+std::string formatBytes(std::uint64_t bytes);
+
 }  // namespace lkmd::client

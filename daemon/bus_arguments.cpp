@@ -14,10 +14,10 @@ int readName(sd_bus_message *message, NameKind kind, std::string *name, sd_bus_e
     if (r < 0)
         return r;
     const char *why =
-        kind == NameKind::Module ? whyInvalidModuleName(text) : whyInvalidRequestName(text);
+        kind == NameKind::Module ? whyInvalidModuleReference(text) : whyInvalidRequestName(text);
     if (why != nullptr)
         return sd_bus_error_setf(error, bus::kErrorInvalidName, "invalid module name: %s", why);
-    *name = kind == NameKind::Module ? normalizeModuleName(text) : std::string(text);
+    *name = text;
     return 0;
 }
 

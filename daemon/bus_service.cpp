@@ -63,6 +63,22 @@ const sd_bus_vtable BusService::kVtable[] = {
     SD_BUS_PROPERTY("Version", "s", BusService::getVersion, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Metrics", "a{sd}", BusService::getMetrics, 0,
                     SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("StartedAt", "t", BusService::getStartedAt, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("HotplugMode", "s", BusService::getHotplugMode, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("IdleTimeoutUsec", "t", BusService::getIdleTimeout, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ConfigFiles", "as", BusService::getConfigFiles, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("ConfigErrors", "as", BusService::getConfigErrors, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("RequestCounts", "a{st}", BusService::getRequestCounts, 0, 0),
+    SD_BUS_PROPERTY("KernelModprobe", "s", BusService::getKernelModprobe, 0, 0),
+    SD_BUS_PROPERTY("KernelModprobeIsLkmd", "b", BusService::getKernelModprobeIsLkmd, 0, 0),
+    SD_BUS_PROPERTY("ModprobeHelper", "s", BusService::getModprobeHelper, 0,
+                    SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("StaticUsermodeHelper", "as", BusService::getStaticUsermodeHelper, 0,
+                    SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD_WITH_ARGS("LoadModule", SD_BUS_ARGS("s", name), SD_BUS_RESULT("as", inserted),
                             BusService::onLoadModule, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("LoadModuleEx", SD_BUS_ARGS("s", name, "a{sv}", options),
@@ -83,16 +99,20 @@ const sd_bus_vtable BusService::kVtable[] = {
                             BusService::onListRequests, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleLoaded", SD_BUS_ARGS("s", name, "s", origin), 0),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleUnloaded", SD_BUS_ARGS("s", name, "s", reason), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("RequestAnswered", SD_BUS_ARGS("a{sv}", request), 0),
     SD_BUS_VTABLE_END,
 };
 
 BusService::BusService(sd_bus *bus, BusServices services)
     : bus_(bus), services_(services), authorization_(bus) {
     services_.events.add(this);
+    services_.requests.setListener(
+        [this](const RequestRecord &record) { requestAnswered(record); });
 }
 
 BusService::~BusService() {
     services_.events.remove(this);
+    services_.requests.setListener({});
 }
 
 int BusService::start() {
@@ -157,6 +177,21 @@ Requester callerOf(sd_bus_message *message, const std::filesystem::path &procfs)
 
 }  // namespace
 
+// The same record as ListRequests', so that a monitor and a later listing agree.
+void BusService::requestAnswered(const RequestRecord &record) {
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_signal(bus_, &raw, bus::kManagerPath, bus::kManagerInterface,
+                                      "RequestAnswered");
+    BusMessagePtr signal(raw);
+    if (r >= 0)
+        r = appendRequestRecord(signal.get(), record);
+    if (r >= 0)
+        r = sd_bus_send(bus_, signal.get(), nullptr);
+    if (r < 0)
+        logger("bus")->warn("Could not emit RequestAnswered for '{}': {}, ignoring",
+                            printable(record.request), std::strerror(-r));
+}
+
 // Loads can block for seconds in a module's init: keep the message and answer on completion.
 void BusService::startLoad(sd_bus_message *message, const std::string &name, LoadOptions options) {
     options.requester = callerOf(message, services_.procfs);
@@ -209,6 +244,33 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
         });
 }
 
+namespace {
+
+std::string joined(const std::vector<std::string> &names) {
+    std::string text;
+    for (const std::string &name : names)
+        text += (text.empty() ? "" : ", ") + name;
+    return text;
+}
+
+}  // namespace
+
+int BusService::resolveModule(const std::string &name, std::string *module,
+                              sd_bus_error *error) const {
+    std::vector<std::string> candidates;
+    const int r = services_.queries.resolve(name, module, &candidates);
+    if (r == -ENOENT)
+        return sd_bus_error_set(error, bus::kErrorNoSuchModule, "no such module");
+    if (r == -ENOTUNIQ)
+        return sd_bus_error_setf(error, bus::kErrorAmbiguousName,
+                                 "'%s' stands for several modules: %s", printable(name).c_str(),
+                                 joined(candidates).c_str());
+    if (r < 0)
+        return sd_bus_error_set_errnof(error, r, "Could not look up the module: %s",
+                                       std::strerror(-r));
+    return 0;
+}
+
 int BusService::onLoadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
     std::string request;
@@ -259,22 +321,35 @@ int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *
     return 1;
 }
 
+// Acts on the one module the name stands for; the polkit rule sees that module's name.
 int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
+    std::string name;
     std::string module;
     int pinned = 0;
-    int r = readName(message, NameKind::Module, &module, error);
+    int r = readName(message, NameKind::Module, &name, error);
     if (r >= 0)
         r = sd_bus_message_read(message, "b", &pinned);
+    if (r >= 0)
+        r = self->resolveModule(name, &module, error);
     if (r < 0)
         return r;
     self->whenAuthorized(
         message, module, [self, module, pinned](sd_bus_message *m, sd_bus_error *failure) {
-            const int set = self->services_.queries.loadedByLkmd(module)
-                                ? self->services_.registry.setPinned(module, pinned != 0)
-                                : -ESRCH;
-            if (set == -ESRCH)
-                return sd_bus_error_set(failure, bus::kErrorNotLoaded,
+            ModuleView view;
+            ModuleBindings bindings;
+            const int found = self->services_.queries.get(module, &view, &bindings);
+            if (found == -ESRCH || found == -ENOENT)
+                return sd_bus_error_set(failure, bus::kErrorNotLoaded, "module is not loaded");
+            if (found < 0)
+                return found;
+            if (view.builtin)
+                return sd_bus_error_set(failure, bus::kErrorBuiltin,
+                                        "module is built into the kernel");
+            const int set =
+                view.record ? self->services_.registry.setPinned(module, pinned != 0) : -EREMOTE;
+            if (set == -EREMOTE || set == -ESRCH)
+                return sd_bus_error_set(failure, bus::kErrorExternal,
                                         "lkmd did not load this module; it never unloads it");
             if (set < 0)
                 return set;
@@ -286,8 +361,11 @@ int BusService::onSetModulePinned(sd_bus_message *message, void *userdata, sd_bu
 
 int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
     auto *self = static_cast<BusService *>(userdata);
+    std::string name;
     std::string module;
-    int r = readName(message, NameKind::Module, &module, error);
+    int r = readName(message, NameKind::Module, &name, error);
+    if (r >= 0)
+        r = self->resolveModule(name, &module, error);
     if (r < 0)
         return r;
     self->whenAuthorized(message, module, [self, module](sd_bus_message *m, sd_bus_error *) {
@@ -298,93 +376,6 @@ int BusService::onUnloadModule(sd_bus_message *message, void *userdata, sd_bus_e
         return 0;
     });
     return 1;
-}
-
-int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-    auto *self = static_cast<BusService *>(userdata);
-    std::vector<ModuleView> modules;
-    int r = self->services_.queries.list(&modules);
-    if (r < 0)
-        return sd_bus_error_set_errnof(error, r, "Could not read the loaded modules: %s",
-                                       std::strerror(-r));
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const ModuleView &module : modules)
-        if (r >= 0)
-            r = appendModuleRecord(reply.get(), module, nullptr, self->fateOf(module));
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply.get());
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
-}
-
-int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-    auto *self = static_cast<BusService *>(userdata);
-    std::string name;
-    int r = readName(message, NameKind::Request, &name, error);
-    if (r < 0)
-        return r;
-    ModuleView module;
-    ModuleBindings bindings;
-    r = self->services_.queries.get(name, &module, &bindings);
-    if (r == -ENOENT)
-        return sd_bus_error_set(error, bus::kErrorNoSuchModule, "no such module");
-    if (r == -ESRCH)
-        return sd_bus_error_set(error, bus::kErrorNotLoaded, "module is not loaded");
-    if (r < 0)
-        return sd_bus_error_set_errnof(error, r, "Could not read module state: %s",
-                                       std::strerror(-r));
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = appendModuleRecord(reply.get(), module, &bindings, self->fateOf(module));
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
-}
-
-int BusService::onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *) {
-    auto *self = static_cast<BusService *>(userdata);
-    sd_bus_message *raw = nullptr;
-    int r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const RequestRecord &record : self->services_.requests.records())
-        if (r >= 0)
-            r = appendRequestRecord(reply.get(), record);
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply.get());
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
-}
-
-int BusService::getVersion(sd_bus * /*bus*/, const char * /*path*/, const char * /*interface*/,
-                           const char * /*property*/, sd_bus_message *reply, void * /*userdata*/,
-                           sd_bus_error * /*error*/) {
-    return sd_bus_message_append(reply, "s", LKMD_VERSION);
-}
-
-int BusService::getMetrics(sd_bus * /*bus*/, const char * /*path*/, const char * /*interface*/,
-                           const char * /*property*/, sd_bus_message *reply, void *userdata,
-                           sd_bus_error * /*error*/) {
-    auto *self = static_cast<BusService *>(userdata);
-    int r = sd_bus_message_open_container(reply, 'a', "{sd}");
-    for (const auto &[series, value] : self->services_.metrics.series())
-        if (r >= 0)
-            r = sd_bus_message_append(reply, "{sd}", series.c_str(), value);
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply);
-    return r;
 }
 
 }  // namespace lkmd

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include <systemd/sd-bus.h>
 
@@ -16,6 +17,7 @@
 #include "module_registry.h"
 #include "request_log.h"
 #include "sd_ptr.h"
+#include "service_status.h"
 #include "unloader.h"
 
 namespace lkmd {
@@ -27,14 +29,16 @@ struct BusServices {
     const ModuleQueries &queries;
     ModuleRegistry &registry;
     Autoclean &autoclean;
-    const RequestLog &requests;
+    RequestLog &requests;
     ModuleEventHub &events;
     std::filesystem::path procfs;  // to learn more of a caller than the bus tells
     const Metrics &metrics;
+    const KernelState &kernel;
+    const ServiceStatus &status;
 };
 
-// org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; and
-// lkmd's loads and unloads as signals.
+// org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; lkmd's
+// loads, unloads and answered requests as signals; its status as properties (bus_status.cpp).
 class BusService final : public ModuleEvents {
 public:
     BusService(sd_bus *bus, BusServices services);
@@ -52,6 +56,10 @@ public:
 
     void moduleLoaded(const std::string &module, Origin origin) override;
     void moduleUnloaded(const std::string &module, const std::string &reason) override;
+    void requestAnswered(const RequestRecord &record);
+    const ServiceStatus &status() const { return services_.status; }
+    // After a reload, successful or not: the status properties that may have changed.
+    void statusChanged();
 
 private:
     // Answers the call itself (returns >= 0), or returns an error or fills *error to have it
@@ -68,12 +76,14 @@ private:
     static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
-    static int getVersion(sd_bus *bus, const char *path, const char *interface,
-                          const char *property, sd_bus_message *reply, void *userdata,
-                          sd_bus_error *error);
-    static int getMetrics(sd_bus *bus, const char *path, const char *interface,
-                          const char *property, sd_bus_message *reply, void *userdata,
-                          sd_bus_error *error);
+    // The module a name stands for (resolve() of ModuleQueries), or an error set in *error.
+    int resolveModule(const std::string &name, std::string *module, sd_bus_error *error) const;
+
+    // Property getters, in bus_status.cpp.
+    using PropertyGetter = std::remove_pointer_t<sd_bus_property_get_t>;
+    static PropertyGetter getVersion, getStartedAt, getHotplugMode, getIdleTimeout, getConfigFiles,
+        getConfigErrors, getRequestCounts, getKernelModprobe, getKernelModprobeIsLkmd,
+        getModprobeHelper, getStaticUsermodeHelper, getMetrics;
     static const sd_bus_vtable kVtable[];
 
     sd_bus *bus_;

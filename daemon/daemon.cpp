@@ -30,6 +30,7 @@
 #include "request_tracer.h"
 #include "requester_matcher.h"
 #include "sd_ptr.h"
+#include "service_status.h"
 #include "state_file.h"
 #include "unloader.h"
 #include "worker_pool.h"
@@ -58,6 +59,18 @@ std::vector<std::string> reportConfig(const std::vector<ConfigDiagnostic> &diagn
         logger("lkmd")->error("{}", problems.back());
     }
     return problems;
+}
+
+const char *hotplugModeName(HotplugMode mode) {
+    switch (mode) {
+        case HotplugMode::Load:
+            return "load";
+        case HotplugMode::Observe:
+            return "observe";
+        case HotplugMode::Off:
+            return "off";
+    }
+    return "";
 }
 
 class Daemon {
@@ -126,8 +139,11 @@ private:
 
         std::vector<ConfigDiagnostic> diagnostics;
         Config config = loadConfig(configSearch(options_), &diagnostics);
-        configProblems_ = reportConfig(diagnostics);
-        configFiles_ = config.files;
+        status_.configErrors = reportConfig(diagnostics);
+        status_.configFiles = config.files;
+        status_.startedAtUsec = scheduler_->realtimeUsec();
+        status_.staticUsermodeHelper = readStaticUsermodeHelper();
+        status_.idleTimeoutUsec = config.autoclean.idleTimeoutUsec;
         loader_->setPolicy(config.policy);
         loader_->setRequestLimit(config.limit);
         fallback_ = std::make_unique<FallbackWriter>(*pool_, access_.moduleIndex,
@@ -149,6 +165,7 @@ private:
             event_.get(), *loader_, *pool_, *autoclean_, options_.sysfs,
             std::max(4u, 2 * std::thread::hardware_concurrency()), access_.uevents);
         hotplugSettings_ = effectiveHotplug(config, options_);
+        status_.hotplugMode = hotplugModeName(hotplugSettings_.mode);
         return 0;
     }
 
@@ -182,8 +199,9 @@ private:
             return fail("Could not connect to the system bus", r);
         bus_.reset(raw);
         service_ = std::make_unique<BusService>(
-            bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
-                                    requests_, events_, options_.procfs, metrics_});
+            bus_.get(),
+            BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_, requests_, events_,
+                        options_.procfs, metrics_, *kernel_, status_});
         service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
         r = service_->start();
         if (r < 0)
@@ -312,12 +330,21 @@ private:
     }
 
     // Puts every valid line in force, as at start: a bad line never costs the rules around it.
-    // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so.
+    // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so. The
+    // status shows the files and problems of this read either way.
     int reload(std::string *problems) {
+        const int r = applyConfig(problems);
+        service_->statusChanged();
+        return r;
+    }
+
+    int applyConfig(std::string *problems) {
         std::vector<ConfigDiagnostic> diagnostics;
         Config next = loadConfig(configSearch(options_), &diagnostics);
-        configProblems_ = reportConfig(diagnostics);
-        configFiles_ = next.files;
+        std::vector<std::string> &found = status_.configErrors;
+        found = reportConfig(diagnostics);
+        status_.configFiles = next.files;
+        status_.idleTimeoutUsec = next.autoclean.idleTimeoutUsec;
         loader_->setPolicy(next.policy);
         loader_->setRequestLimit(next.limit);
         fallback_->publish(next.policy);
@@ -330,19 +357,20 @@ private:
         const bool catchUp = nextHotplug.mode == HotplugMode::Load &&
                              hotplugSettings_.mode != HotplugMode::Load && nextHotplug.coldplug;
         if (const int error = hotplug_->apply(nextHotplug, false); error < 0) {
-            configProblems_.push_back(std::string("could not listen for uevents: ") +
-                                      std::strerror(-error) + "; keeping the hotplug settings");
-            logger("hotplug")->error("{}", configProblems_.back());
+            found.push_back(std::string("could not listen for uevents: ") + std::strerror(-error) +
+                            "; keeping the hotplug settings");
+            logger("hotplug")->error("{}", found.back());
         } else {
             hotplugSettings_ = nextHotplug;
+            status_.hotplugMode = hotplugModeName(nextHotplug.mode);
             if (catchUp)
                 hotplug_->coldplug();
         }
         logger("lkmd")->info("Reloaded the configuration ({} files, {} problems)",
-                             configFiles_.size(), configProblems_.size());
-        for (const std::string &problem : configProblems_)
+                             status_.configFiles.size(), found.size());
+        for (const std::string &problem : found)
             *problems += (problems->empty() ? "" : "; ") + problem;
-        return configProblems_.empty() ? 0 : -EBADMSG;
+        return found.empty() ? 0 : -EBADMSG;
     }
 
     const Options &options_;
@@ -375,8 +403,7 @@ private:
     std::unique_ptr<RequestServer> requestServer_;
     std::vector<EventSourcePtr> signalSources_;
     bool stopping_ = false;
-    std::vector<std::string> configFiles_;
-    std::vector<std::string> configProblems_;
+    ServiceStatus status_;  // files and problems of the last read, among the rest
     // Declared last, so destroyed first: jobs still queued or running use what the members
     // above own, and the pool's destructor waits for them.
     std::unique_ptr<WorkerPool> pool_;

@@ -11,7 +11,8 @@ namespace {
 // Distinct errnos per name, so that a client's sd_bus_error_get_errno() tells them apart. The map
 // only goes from name to errno: the daemon always sets our names explicitly, never a bare errno
 // (sd-bus would turn that into its own names, e.g. EACCES into AccessDenied). ESRCH for "not
-// loaded" keeps ENOENT free for "no such module"; EOPNOTSUPP says a built-in cannot be unloaded.
+// loaded" keeps ENOENT free for "no such module"; EOPNOTSUPP says a built-in cannot be unloaded;
+// ENOTUNIQ is an alias of several modules, EREMOTE a module someone else loaded.
 constexpr ErrorInfo kErrors[] = {
     {kErrorInvalidName, EINVAL, "invalid module name"},
     {kErrorNoSuchModule, ENOENT, "no such module"},
@@ -22,6 +23,8 @@ constexpr ErrorInfo kErrors[] = {
     {kErrorUnloadFailed, ENOTRECOVERABLE, "the module failed to unload"},
     {kErrorDenied, EACCES, "denied by lkmd's policy"},
     {kErrorInvalidConfig, EBADMSG, "the configuration has errors"},
+    {kErrorAmbiguousName, ENOTUNIQ, "the name stands for several modules"},
+    {kErrorExternal, EREMOTE, "lkmd did not load this module"},
 };
 
 }  // namespace
@@ -36,6 +39,8 @@ const sd_bus_error_map kErrorMap[] = {
     SD_BUS_ERROR_MAP(kErrorUnloadFailed, ENOTRECOVERABLE),
     SD_BUS_ERROR_MAP(kErrorDenied, EACCES),
     SD_BUS_ERROR_MAP(kErrorInvalidConfig, EBADMSG),
+    SD_BUS_ERROR_MAP(kErrorAmbiguousName, ENOTUNIQ),
+    SD_BUS_ERROR_MAP(kErrorExternal, EREMOTE),
     SD_BUS_ERROR_MAP_END,
 };
 

@@ -24,6 +24,8 @@ inline constexpr const char *kErrorLoadFailed = "org.lkmd1.Error.LoadFailed";
 inline constexpr const char *kErrorUnloadFailed = "org.lkmd1.Error.UnloadFailed";
 inline constexpr const char *kErrorDenied = "org.lkmd1.Error.Denied";
 inline constexpr const char *kErrorInvalidConfig = "org.lkmd1.Error.InvalidConfig";
+inline constexpr const char *kErrorAmbiguousName = "org.lkmd1.Error.AmbiguousName";
+inline constexpr const char *kErrorExternal = "org.lkmd1.Error.External";
 
 // The error name for a negative or positive errno, or nullptr if it has no org.lkmd1 name.
 const ErrorInfo *errorForErrno(int error);

@@ -6,6 +6,8 @@
 namespace lkmd {
 namespace {
 
+constexpr const char *kDotPhrase = "contains '.' (libkmod would cut the name there)";
+
 bool isLowerAlnumOrUnderscore(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 }
@@ -97,9 +99,16 @@ const char *whyInvalidModuleName(std::string_view name) {
         const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                              (c >= '0' && c <= '9') || c == '_' || c == '-';
         if (!allowed)
-            return c == '.' ? "contains '.' (libkmod would cut the name there)"
-                            : "contains characters not allowed in module names";
+            return c == '.' ? kDotPhrase : "contains characters not allowed in module names";
     }
+    return nullptr;
+}
+
+const char *whyInvalidModuleReference(std::string_view name) {
+    if (const char *why = whyInvalidRequestName(name))
+        return why;
+    if (name.find('.') != std::string_view::npos)
+        return kDotPhrase;
     return nullptr;
 }
 

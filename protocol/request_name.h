@@ -24,6 +24,11 @@ const char *whyInvalidRequestName(std::string_view name);
 // refused rather than guessed at.
 const char *whyInvalidModuleName(std::string_view name);
 
+// What GetModule, UnloadModule and SetModulePinned accept: what a load accepts (a module name, an
+// alias, a modalias), but never a '.', for the reason above; such a name is then resolved to the
+// one module it stands for.
+const char *whyInvalidModuleReference(std::string_view name);
+
 // kmod treats '-' and '_' in module names alike; the kernel spells them with '_'.
 std::string normalizeModuleName(std::string_view name);
 

@@ -105,6 +105,27 @@ std::vector<LoadedModule> parseProcModules(std::string_view text) {
     return modules;
 }
 
+std::optional<std::string> parseStaticUsermodeHelper(std::string_view kernelConfig) {
+    bool enabled = false;
+    std::string path;
+    constexpr std::string_view kEnabled = "CONFIG_STATIC_USERMODEHELPER=y";
+    constexpr std::string_view kPath = "CONFIG_STATIC_USERMODEHELPER_PATH=";
+    while (!kernelConfig.empty()) {
+        const std::size_t end = kernelConfig.find('\n');
+        std::string_view line = kernelConfig.substr(0, end);
+        kernelConfig.remove_prefix(end == std::string_view::npos ? kernelConfig.size() : end + 1);
+        if (line == kEnabled) {
+            enabled = true;
+        } else if (line.starts_with(kPath)) {
+            line.remove_prefix(kPath.size());
+            if (line.size() >= 2 && line.front() == '"' && line.back() == '"')
+                line = line.substr(1, line.size() - 2);
+            path = std::string(line);
+        }
+    }
+    return enabled ? std::optional<std::string>(path) : std::nullopt;
+}
+
 KernelState::KernelState(std::filesystem::path procfs, std::filesystem::path sysfs)
     : procfs_(std::move(procfs)), sysfs_(std::move(sysfs)) {}
 
@@ -192,6 +213,13 @@ std::uint64_t KernelState::moduleIdentity(const std::string &module) const {
     if (stat((sysfs_ / "module" / module).c_str(), &st) < 0)
         return 0;
     return st.st_ino;
+}
+
+std::string KernelState::readModprobePath() const {
+    std::ifstream file(procfs_ / "sys" / "kernel" / "modprobe");
+    std::string path;
+    std::getline(file, path);
+    return path;
 }
 
 }  // namespace lkmd

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@ const char *loadStateName(LoadState state);
 // Parses /proc/modules; malformed lines are skipped rather than failing the whole snapshot.
 std::vector<LoadedModule> parseProcModules(std::string_view text);
 
+// A kernel built with CONFIG_STATIC_USERMODEHELPER runs CONFIG_STATIC_USERMODEHELPER_PATH for
+// every usermode helper, whatever kernel.modprobe says (an empty path disables them all). From the
+// text of the kernel's build configuration: that path, or nullopt when the option is not set.
+std::optional<std::string> parseStaticUsermodeHelper(std::string_view kernelConfig);
+
 // Reads the kernel's view of loaded modules from procfs and sysfs, both roots configurable so
 // that tests can point them at fixtures.
 class KernelState {
@@ -44,6 +50,9 @@ public:
     // Tells one load of a module from the next: the kernel creates /sys/module/NAME afresh for
     // every load, and sysfs never reuses an inode number. 0 when the module is not loaded.
     std::uint64_t moduleIdentity(const std::string &module) const;
+    // kernel.modprobe (/proc/sys/kernel/modprobe): the program request_module() runs; empty when
+    // it cannot be read.
+    std::string readModprobePath() const;
 
 private:
     std::filesystem::path procfs_;

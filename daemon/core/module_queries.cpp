@@ -15,6 +15,31 @@ std::optional<ModuleRecord> ModuleQueries::currentRecord(const std::string &modu
     return record ? std::optional<ModuleRecord>(*record) : std::nullopt;
 }
 
+int ModuleQueries::resolve(const std::string &name, std::string *module,
+                           std::vector<std::string> *candidates) const {
+    if (whyInvalidModuleReference(name) != nullptr)
+        return -EINVAL;
+    const std::string normalized = normalizeModuleName(name);
+    if (!looksLikeModalias(name) && backend_.state(normalized) != ModuleState::Absent) {
+        *module = normalized;
+        return 0;
+    }
+    std::vector<std::string> resolved;
+    if (backend_.resolve(name, &resolved) < 0 || resolved.empty())
+        return -ENOENT;
+    std::sort(resolved.begin(), resolved.end());
+    resolved.erase(std::unique(resolved.begin(), resolved.end()), resolved.end());
+    // The module's own name among several: an alias shared with others does not hide it.
+    if (std::find(resolved.begin(), resolved.end(), normalized) != resolved.end())
+        resolved = {normalized};
+    if (resolved.size() > 1) {
+        *candidates = std::move(resolved);
+        return -ENOTUNIQ;
+    }
+    *module = resolved.front();
+    return 0;
+}
+
 int ModuleQueries::list(std::vector<ModuleView> *modules) const {
     std::vector<LoadedModule> loaded;
     const int r = kernel_.readLoaded(&loaded);

@@ -25,6 +25,14 @@ public:
     ModuleQueries(ModuleBackend &backend, const ModuleRegistry &registry, const KernelState &kernel)
         : backend_(backend), registry_(registry), kernel_(kernel) {}
 
+    // The module a caller means where one is expected (info, unload, pin): the module of that name
+    // when the kernel has it (loaded or built in), else the one module a name, an alias or a
+    // modalias resolves to, loaded or not. -EINVAL for a name whyInvalidModuleReference()
+    // refuses, -ENOENT for a name nothing answers to, -ENOTUNIQ for an alias of several modules
+    // (in *candidates, sorted).
+    int resolve(const std::string &name, std::string *module,
+                std::vector<std::string> *candidates) const;
+
     // Sorted by name.
     int list(std::vector<ModuleView> *modules) const;
     // -EINVAL for an invalid name, -ENOENT for a name no module answers to, -ESRCH for a module

@@ -21,9 +21,12 @@ const char *RequestRecord::result() const {
 }
 
 void RequestLog::add(RequestRecord record) {
+    counts_[record.result()]++;
     records_.push_back(std::move(record));
     if (records_.size() > kCapacity)
         records_.pop_front();
+    if (listener_)
+        listener_(records_.back());
 }
 
 }  // namespace lkmd

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,16 +34,25 @@ struct RequestRecord {
     const char *result() const;
 };
 
-// The last requests, oldest first; bounded, so that a flood of requests costs no memory.
+// The last requests in the order they were answered, oldest first; bounded, so that a flood of
+// requests costs no memory. Counts by result cover every request since start.
 class RequestLog {
 public:
     static constexpr std::size_t kCapacity = 256;
+    using Listener = std::function<void(const RequestRecord &)>;
+
+    // Told of every record as it is added (the bus's RequestAnswered); one listener.
+    void setListener(Listener listener) { listener_ = std::move(listener); }
 
     void add(RequestRecord record);
     const std::deque<RequestRecord> &records() const { return records_; }
+    // result() -> how many requests ended so.
+    const std::map<std::string, std::uint64_t> &counts() const { return counts_; }
 
 private:
     std::deque<RequestRecord> records_;
+    std::map<std::string, std::uint64_t> counts_;
+    Listener listener_;
 };
 
 }  // namespace lkmd

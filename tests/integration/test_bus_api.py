@@ -135,24 +135,92 @@ class BusApiTest(unittest.TestCase):
         }
         for name, phrase in bad.items():
             for method in ('LoadModule', 'UnloadModule', 'GetModule'):
-                # Unload takes module names only.
-                expected = ('longer than 55 bytes'
-                            if method == 'UnloadModule' and name.startswith('pci:') else phrase)
                 with self.subTest(name=name, method=method):
                     self.assertError(ENV.call(method, 'string:' + name),
-                                     'org.lkmd1.Error.InvalidName', expected)
+                                     'org.lkmd1.Error.InvalidName', phrase)
         # libkmod cuts a name at its first '.': delete_module() would get "e1000" while lkmd's
-        # checks looked at /sys/module/e1000.x, which does not exist.
+        # checks looked at /sys/module/e1000.x, which does not exist. Where a module is expected,
+        # aliases are welcome but a '.' never is.
+        ENV.busctl_json('LoadModule', 's', 'e1000')
         for name in ('e1000.x', '.', '..', 'vfat.ko'):
-            for method in ('UnloadModule', 'SetModulePinned'):
+            for method in ('UnloadModule', 'SetModulePinned', 'GetModule'):
                 with self.subTest(name=name, method=method):
                     args = ['string:' + name] + (['boolean:true'] if method == 'SetModulePinned'
                                                  else [])
                     self.assertError(ENV.call(method, *args), 'org.lkmd1.Error.InvalidName',
-                                     "contains '.'")
+                                     "'.' (libkmod would cut the name there)")
+        self.assertIn('e1000', ENV.proc_modules())
         self.assertError(ENV.call('LoadModule', 'string:' + 'a' * 55),
                          'org.lkmd1.Error.NoSuchModule')
         self.assertDaemonAlive()
+
+    def test_members_that_expect_a_module_take_its_aliases(self):
+        ENV.busctl_json('LoadModule', 's', 'fs-vfat')
+        module = ENV.busctl_json('GetModule', 's', 'fs-vfat')[0]
+        self.assertEqual(module['Name']['data'], 'vfat')
+        self.assertEqual(ENV.busctl_json('GetModule', 's', 'net-pf-1')[0]['Name']['data'], 'unix')
+        ENV.busctl_json('SetModulePinned', 'sb', 'fs-vfat', 'true')
+        self.assertTrue(ENV.list_modules()['vfat']['Pinned'])
+        ENV.busctl_json('SetModulePinned', 'sb', 'fs-vfat', 'false')
+        ENV.busctl_json('LoadModule', 's', 'dummy')
+        ENV.busctl_json('UnloadModule', 's', 'rtnl-link-dummy')
+        self.assertNotIn('dummy', ENV.proc_modules())
+
+    def test_an_alias_of_several_modules_is_refused_naming_them(self):
+        alias = 'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'
+        for method, args in (('GetModule', []), ('UnloadModule', []),
+                             ('SetModulePinned', ['boolean:true'])):
+            with self.subTest(method=method):
+                self.assertError(ENV.call(method, 'string:' + alias, *args),
+                                 'org.lkmd1.Error.AmbiguousName',
+                                 "'%s' stands for several modules: uas, usb_storage" % alias)
+
+    def test_pin_says_whether_the_module_is_unknown_absent_or_not_lkmds(self):
+        for name, error in (('no_such_module', 'NoSuchModule'), ('never_loaded', 'NotLoaded'),
+                            ('ext4_external', 'External'), ('unix', 'Builtin')):
+            with self.subTest(name=name):
+                self.assertError(ENV.call('SetModulePinned', 'string:' + name, 'boolean:true'),
+                                 'org.lkmd1.Error.' + error)
+
+    def test_every_answered_request_is_signalled_with_its_record(self):
+        ENV.busctl_json('LoadModule', 's', 'char-major-10-237')
+        self.wait_for_signal('member=RequestAnswered')
+        self.wait_for_signal('string "char-major-10-237"')
+        signals = ENV.signals()
+        answered = signals.index('string "char-major-10-237"')
+        self.assertLess(signals.index('string "loop"\n   string "bus"'), answered,
+                        'ModuleLoaded comes before the answer')
+        for key in ('Request', 'Origin', 'Device', 'Time', 'DurationUsec', 'Result', 'Message',
+                    'Modules'):
+            self.assertIn('string "%s"' % key, signals[answered - 200:])
+
+    def test_status_properties_describe_the_running_daemon(self):
+        props = self.properties()
+        self.assertGreater(props['StartedAt'], 0)
+        self.assertEqual(props['HotplugMode'], 'load')
+        self.assertEqual(props['IdleTimeoutUsec'], 60 * 1000 * 1000)
+        self.assertEqual(props['ConfigFiles'], [])
+        self.assertEqual(props['ConfigErrors'], [])
+        self.assertTrue(props['ModprobeHelper'].endswith('/lkmd-modprobe'))
+        self.assertFalse(props['KernelModprobeIsLkmd'])
+        self.assertEqual(props['StaticUsermodeHelper'], [])
+        ENV.call('LoadModule', 'string:no_such_module')
+        self.assertGreaterEqual(self.properties()['RequestCounts']['not-found'], 1)
+
+    def test_kernel_modprobe_is_read_from_procfs_each_time(self):
+        path = os.path.join(ENV.dir, 'proc', 'sys', 'kernel', 'modprobe')
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('/sbin/modprobe\n')
+        self.assertEqual(self.properties()['KernelModprobe'], '/sbin/modprobe')
+
+    @staticmethod
+    def properties():
+        out = ENV.run(['busctl', '--system', '--json=short', 'call', 'org.lkmd1', '/org/lkmd1',
+                       'org.freedesktop.DBus.Properties', 'GetAll', 's', 'org.lkmd1.Manager'])
+        assert out.returncode == 0, out.stderr
+        import json
+        return {k: v['data'] for k, v in json.loads(out.stdout)['data'][0].items()}
 
     def test_wrong_argument_types_are_refused(self):
         self.assertError(ENV.call('LoadModule', 'int32:7'),

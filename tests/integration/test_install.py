@@ -129,6 +129,10 @@ class Install(unittest.TestCase):
             with self.subTest(page=page):
                 self.installed(os.path.join(self.datadir, 'man', page))
         self.installed(os.path.join(self.datadir, 'bash-completion', 'completions', 'lkmctl'))
+        self.installed(os.path.join(self.datadir, 'zsh', 'vendor-completions', '_lkmctl'))
+        fish = pkg_config('fish', 'completionsdir', datadir=self.datadir) or os.path.join(
+            self.datadir, 'fish', 'vendor_completions.d')
+        self.installed(os.path.join(fish, 'lkmctl.fish'))
         self.installed(os.path.join(self.datadir, 'lkmd', 'udev', '80-drivers.rules'))
         self.installed(os.path.join(self.sysconfdir, 'lkmd', 'lkmd.conf'))
 

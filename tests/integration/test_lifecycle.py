@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """lkmd's own lifecycle: reloading its configuration, stopping with work in flight."""
+import json
 import os
 import signal
 import subprocess
@@ -52,6 +53,41 @@ class LifecycleTest(unittest.TestCase):
         out = self.env.call('Reload')
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn('org.lkmd1.Error.Denied', self.load_error('dummy'))
+
+    def property(self, name):
+        out = self.env.run(['busctl', '--system', '--json=short', 'get-property', 'org.lkmd1',
+                            '/org/lkmd1', 'org.lkmd1.Manager', name])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)['data']
+
+    def test_reload_shows_its_files_and_errors_and_says_they_changed(self):
+        conf = os.path.join(self.env.dir, 'etc')
+        self.assertEqual(self.property('ConfigFiles'), [os.path.join(conf, 'lkmd.conf')])
+        self.assertEqual(self.property('ConfigErrors'), [])
+        monitor = subprocess.Popen(
+            ['dbus-monitor', '--system', "type='signal',member='PropertiesChanged',"
+             "path='/org/lkmd1'"], env=self.env.env, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+        try:
+            time.sleep(0.5)  # dbus-monitor has installed its match
+            self.write('lkmd.conf', '[Hotplug]\nMode=observe\n[Autoclean]\nIdleTimeout=5min\n')
+            self.assertEqual(self.env.call('Reload').returncode, 0)
+            self.assertEqual(self.property('HotplugMode'), 'observe')
+            self.assertEqual(self.property('IdleTimeoutUsec'), 300 * 1000 * 1000)
+            self.write('lkmd.conf.d/90-broken.conf', 'nonsense\n')
+            self.assertNotEqual(self.env.call('Reload').returncode, 0)
+            self.assertEqual(self.property('ConfigFiles'), [
+                os.path.join(conf, 'lkmd.conf'), os.path.join(conf, 'lkmd.conf.d', '90-broken.conf')])
+            errors = self.property('ConfigErrors')
+            self.assertIn('90-broken.conf:1: expected Key=Value', errors[0])
+            self.assertTrue(all('90-broken.conf' in error for error in errors), errors)
+            self.assertEqual(self.property('HotplugMode'), 'observe', 'the running one stays')
+            time.sleep(0.5)
+        finally:
+            monitor.terminate()
+        seen = monitor.communicate(timeout=10)[0]
+        # One PropertiesChanged per reload names the status properties (Metrics has its own).
+        self.assertEqual(seen.count('string "ConfigErrors"'), 2, seen)
 
     def test_sighup_reloads(self):
         self.write('lkmd.conf', '')

@@ -25,7 +25,9 @@ MODULE_KEYS = ['name', 'origin', 'trigger', 'device', 'refcnt', 'size', 'state',
 REQUEST_KEYS = ['request', 'origin', 'device', 'time', 'time_usec', 'duration_usec', 'result',
                 'message', 'modules']
 ISO_8601_UTC = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
-LOCAL_TIME = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$')
+# systemctl's forms: "Wed 2024-05-01 12:00:00 UTC" and "42ms ago".
+TIMESTAMP = re.compile(r'^[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$')
+RELATIVE = re.compile(r'^(now|\d+(us|ms|s|min)( \d+s)? ago)$')
 USAGE_HINT = "Try 'lkmctl --help'."
 
 
@@ -147,7 +149,7 @@ class LoadedModules(LkmctlTest):
         self.assertEqual(rows[0][:5], ['MODULE', 'ORIGIN', 'TRIGGER', 'REFCNT', 'LOADED'])
         by_name = {row[0]: row for row in rows[1:]}
         self.assertEqual(by_name['vfat'][1:4], ['bus', 'fs-vfat', '0'])
-        self.assertRegex(by_name['vfat'][4], LOCAL_TIME)
+        self.assertRegex(by_name['vfat'][4], RELATIVE)
         self.assertEqual(by_name['fat'][1:4], ['bus', 'fs-vfat', '1'])
         self.assertEqual(by_name['e1000'][1:3], ['coldplug', E1000_MODALIAS])
         self.assertEqual(by_name['ext4_external'][1:5], ['external', '-', '0', '-'])
@@ -173,11 +175,10 @@ class LoadedModules(LkmctlTest):
         self.assertEqual(modules['e1000']['device'], E1000_DEVICE)
         self.assertIsNone(modules['ext4_external']['loaded_at'])
 
-    def test_list_time_is_the_json_time_in_local_time(self):
-        utc = {m['name']: m['loaded_at'] for m in self.json_of('list')}
-        rows, _ = table_rows(self.lkmctl('list').stdout)
-        local = {row[0]: row[4] for row in rows[1:]}
-        self.assertEqual(local['vfat'], utc['vfat'].replace('T', ' ').rstrip('Z'))
+    def test_info_time_is_the_json_time_in_local_time(self):
+        utc = self.json_of('info', 'vfat')['loaded_at']
+        local = info_fields(self.lkmctl('info', 'vfat').stdout)['Loaded'].split('; ')[0]
+        self.assertEqual(local[4:], utc.replace('T', ' ').replace('Z', ' UTC'))
 
     def test_info_shows_every_field(self):
         result = self.lkmctl('info', 'vfat')
@@ -191,7 +192,9 @@ class LoadedModules(LkmctlTest):
         self.assertEqual(fields['Trigger'], 'fs-vfat')
         self.assertEqual(fields['Device'], '-')
         self.assertEqual(fields['State'], 'live')
-        self.assertRegex(fields['Loaded'], LOCAL_TIME)
+        when, ago = fields['Loaded'].split('; ')
+        self.assertRegex(when, TIMESTAMP)
+        self.assertRegex(ago, RELATIVE)
 
     def test_info_of_a_coldplugged_module_names_its_device(self):
         result = self.lkmctl('info', 'e1000')
@@ -219,10 +222,20 @@ class LoadedModules(LkmctlTest):
         modules = self.env.proc_modules()
         result = self.lkmctl('status')
         self.assertSucceeds(result)
-        self.assertEqual(result.stdout, 'lkmd %s on org.lkmd1\nModules loaded: %d (%d loaded by '
-                         'lkmd)\n' % (version, len(modules), len(modules) - 1))
-        self.assertEqual(self.json_of('status'), {'version': version, 'modules': len(modules),
-                                                  'loaded_by_lkmd': len(modules) - 1})
+        lines = result.stdout.splitlines()
+        self.assertEqual(lines[0], '● lkmd %s on org.lkmd1' % version)
+        fields = info_fields('\n'.join(lines[1:]))
+        self.assertRegex(fields['Active'], r'^running since [A-Z][a-z]{2} .* UTC; .* ago$')
+        self.assertEqual(fields['Hotplug'], 'load')
+        self.assertEqual(fields['Idle timeout'], '1min')
+        self.assertEqual(fields['Config'], 'none (built-in defaults)')
+        self.assertEqual(fields['Modules'], '%d loaded, %d of them by lkmd' % (len(modules),
+                                                                              len(modules) - 1))
+        self.assertRegex(fields['Requests'], r'^\d+ answered: .*\d+ loaded')
+        status = self.json_of('status')
+        self.assertEqual((status['version'], status['modules'], status['loaded_by_lkmd'],
+                          status['running']), (version, len(modules), len(modules) - 1, True))
+        self.assertEqual(self.lkmctl('-q', 'status').stdout, '')
 
     def test_unprivileged_callers_can_read(self):
         for args in (('list',), ('status',), ('requests',), ('info', 'vfat')):
@@ -240,10 +253,12 @@ class ChangesAndErrors(LkmctlTest):
 
     def test_unload_json_names_the_module(self):
         self.assertSucceeds(self.lkmctl('load', 'nls-cp437'))
-        self.assertEqual(self.json_of('unload', 'nls_cp437'), {'unloaded': 'nls_cp437'})
+        self.assertEqual(self.json_of('unload', 'nls-cp437'),
+                         {'request': 'nls-cp437', 'unloaded': 'nls_cp437'})
 
     def test_unknown_module(self):
-        self.assertFailsWith(self.lkmctl('load', 'x'), "lkmctl: cannot load 'x': no such module")
+        self.assertFailsWith(self.lkmctl('load', 'x'), "lkmctl: cannot load 'x': no such module",
+                             status=4)
 
     def test_module_in_use(self):
         self.assertSucceeds(self.lkmctl('load', 'busy'))
@@ -264,9 +279,9 @@ class ChangesAndErrors(LkmctlTest):
 
     def test_module_not_loaded(self):
         self.assertFailsWith(self.lkmctl('unload', 'never_loaded'),
-                             "lkmctl: cannot unload 'never_loaded': module is not loaded")
+                             "lkmctl: cannot unload 'never_loaded': module is not loaded", status=3)
         self.assertFailsWith(self.lkmctl('info', 'never_loaded'),
-                             "lkmctl: cannot show 'never_loaded': module is not loaded")
+                             "lkmctl: cannot show 'never_loaded': module is not loaded", status=3)
 
     def test_failing_init_is_reported(self):
         result = self.lkmctl('load', 'broken')
@@ -342,15 +357,15 @@ class Requests(LkmctlTest):
         result = self.lkmctl('requests')
         self.assertSucceeds(result)
         rows, footer = table_rows(result.stdout)
-        self.assertEqual(rows[0], ['TIME', 'REQUEST', 'ORIGIN', 'RESULT', 'MODULES'])
+        self.assertEqual(rows[0], ['TIME', 'REQUEST', 'ORIGIN', 'RESULT', 'MODULES', 'DEVICE'])
         self.assertEqual([row[1:] for row in rows[1:]], [
-            ['fs-vfat', 'bus', 'loaded', 'fat,vfat'],
-            ['no_such_module', 'bus', 'not-found', '-'],
-            ['vfat', 'bus', 'present', '-'],
-            ['char-major-10-237', 'kernel', 'loaded', 'loop'],
+            ['fs-vfat', 'bus', 'loaded', 'fat,vfat', '-'],
+            ['no_such_module', 'bus', 'not-found', '-', '-'],
+            ['vfat', 'bus', 'present', '-', '-'],
+            ['char-major-10-237', 'kernel', 'loaded', 'loop', '-'],
         ])
         for row in rows[1:]:
-            self.assertRegex(row[0], LOCAL_TIME)
+            self.assertRegex(row[0], TIMESTAMP)
         self.assertEqual(footer, '4 requests listed.\n')
 
     def test_without_legend_only_rows(self):
@@ -382,96 +397,51 @@ class Requests(LkmctlTest):
 
 
 class DaemonUnreachable(unittest.TestCase):
-    COMMANDS = (('status',), ('list',), ('requests',), ('info', 'vfat'), ('load', 'vfat'),
-                ('unload', 'vfat'))
-    PREFIX = 'lkmctl: cannot reach lkmd on the system bus: '
+    """Plain sentences, no D-Bus names; exit 7 (LSB's "not running") for a command that needs
+    lkmd, 3 for status, as systemctl status says 3 of a stopped unit."""
+    COMMANDS = (('list',), ('requests',), ('info', 'vfat'), ('load', 'vfat'), ('unload', 'vfat'),
+                ('reload',))
 
     def run_lkmctl(self, address, *args):
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=address, LC_ALL='C.UTF-8')
         return subprocess.run([os.path.join(build_dir(), 'client', 'lkmctl'), *args], env=env,
                               capture_output=True, text=True, timeout=60)
 
-    def assertUnreachable(self, address):
+    def assertFails(self, address, line):
         for args in self.COMMANDS:
             with self.subTest(args=args):
                 result = self.run_lkmctl(address, *args)
-                self.assertEqual(result.returncode, 1, result.stderr)
+                self.assertEqual(result.returncode, 7, result.stderr)
                 self.assertEqual(result.stdout, '')
-                self.assertTrue(result.stderr.startswith(self.PREFIX), result.stderr)
+                self.assertTrue(result.stderr.startswith(line), result.stderr)
                 self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertNotIn('org.freedesktop', result.stderr)
 
     def test_without_a_bus(self):
         with tempfile.TemporaryDirectory() as scratch:
-            self.assertUnreachable('unix:path=' + os.path.join(scratch, 'no-bus'))
+            address = 'unix:path=' + os.path.join(scratch, 'no-bus')
+            self.assertFails(address, 'lkmctl: cannot reach the system bus: ')
+            status = self.run_lkmctl(address, 'status')
+            self.assertEqual(status.returncode, 3)
+            self.assertEqual(status.stderr,
+                             'lkmctl: cannot reach the system bus: No such file or directory\n')
 
     def test_with_a_bus_but_no_lkmd(self):
         with tempfile.TemporaryDirectory() as scratch:
             bus, socket = start_dbus_daemon(scratch)
             try:
-                self.assertUnreachable('unix:path=' + socket)
+                address = 'unix:path=' + socket
+                self.assertFails(address, 'lkmctl: lkmd is not running\n')
+                status = self.run_lkmctl(address, 'status')
+                self.assertEqual((status.returncode, status.stdout, status.stderr),
+                                 (3, 'lkmd is not running.\n', ''))
+                quiet = self.run_lkmctl(address, '-q', 'status')
+                self.assertEqual((quiet.returncode, quiet.stdout), (3, ''))
+                self.assertEqual(json.loads(self.run_lkmctl(address, '--json', 'status').stdout),
+                                 {'running': False})
             finally:
                 bus.terminate()
                 bus.wait(10)
-
-
-class BashCompletion(unittest.TestCase):
-    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'client',
-                          'lkmctl.bash-completion')
-
-    @staticmethod
-    def make_module_tree(scratch):
-        for path in ('kernel/fs/fat/vfat.ko.xz', 'kernel/fs/fat/fat.ko.zst',
-                     'kernel/drivers/net/dummy.ko', 'kernel/fs/nls/nls_cp437.ko.gz',
-                     'kernel/fs/nls/README', 'modules.dep'):
-            os.makedirs(os.path.dirname(os.path.join(scratch, path)), exist_ok=True)
-            open(os.path.join(scratch, path), 'w').close()
-
-    def complete(self, module_dir, *words):
-        """COMPREPLY for the command line words, the last being the word under the cursor."""
-        script = (
-            'source "$1"; shift\n'
-            '__lkmctl_module_dir() { printf "%s\\n" "$MODULE_DIR"; }\n'
-            'COMP_WORDS=(lkmctl "$@"); COMP_CWORD=$#\n'
-            '_lkmctl; printf "%s\\n" "${COMPREPLY[@]}"\n')
-        result = subprocess.run(['bash', '-c', script, 'bash', self.SCRIPT, *words],
-                                env=dict(os.environ, MODULE_DIR=module_dir),
-                                capture_output=True, text=True, timeout=30)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stderr, '')
-        return [line for line in result.stdout.splitlines() if line]
-
-    @staticmethod
-    def help_commands_and_options():
-        """What lkmctl --help offers: the commands in its order, and every option."""
-        text = subprocess.run([os.path.join(build_dir(), 'client', 'lkmctl'), '--help'],
-                              capture_output=True, text=True, timeout=30, check=True).stdout
-        commands = text.split('\nCommands:\n', 1)[1].split('\n\n', 1)[0]
-        options = text.split('\nOptions:\n', 1)[1].split('\n\n', 1)[0]
-        return ([line.split()[0] for line in commands.splitlines()],
-                sorted(re.findall(r'(?m)^\s+((?:-\w\s+)?--[a-z][a-z0-9-]*)', options)))
-
-    def test_offers_exactly_the_commands_and_options_of_help(self):
-        commands, options = self.help_commands_and_options()
-        self.assertIn('requests', commands)
-        with tempfile.TemporaryDirectory() as scratch:
-            self.assertEqual(self.complete(scratch, ''), commands)
-            self.assertEqual(sorted(self.complete(scratch, '-')),
-                             sorted(word for option in options for word in option.split()))
-
-    def test_completes_commands_options_and_module_files(self):
-        with tempfile.TemporaryDirectory() as scratch:
-            self.make_module_tree(scratch)
-            self.assertEqual(self.complete(scratch, '--json', 'req'), ['requests'])
-            self.assertEqual(sorted(self.complete(scratch, '--no')), ['--no-ask-password', '--no-legend'])
-            self.assertEqual(self.complete(scratch, 'list', '--j'), ['--json'])
-            self.assertEqual(self.complete(scratch, 'load', ''),
-                             ['dummy', 'fat', 'nls_cp437', 'vfat'])
-            self.assertEqual(self.complete(scratch, 'load', '--', ''),
-                             ['dummy', 'fat', 'nls_cp437', 'vfat'])
-            self.assertEqual(self.complete(scratch, 'load', 'vfat', ''), [])
-            self.assertEqual(self.complete(scratch, 'list', ''), [])
-            # Without /proc/modules (as in a container) there is nothing to offer, and no error.
-            self.complete(scratch, 'unload', '')
 
 
 if __name__ == '__main__':

@@ -108,6 +108,32 @@ class ManPagesDescribeEveryOption(unittest.TestCase):
                                   % (option, page, program))
 
 
+def help_short_options(text):
+    """The short options a --help text offers: "-x" at the start of an indented line."""
+    return {m.group(1) for m in re.finditer(r'(?m)^ +(-[A-Za-z])\b', text)}
+
+
+def described_short_options(options_section):
+    return set(re.findall(r'(?m)^\*(-[A-Za-z])\*', options_section))
+
+
+class LkmctlPageDescribesShortOptionsAndExitStatuses(unittest.TestCase):
+    def test_every_short_option_in_help_is_described_and_the_other_way_round(self):
+        offered = help_short_options(help_text('client', 'lkmctl'))
+        self.assertTrue({'-h', '-H', '-M', '-j', '-l', '-q'} <= offered, offered)
+        described = described_short_options(section(read_page('lkmctl.1.scd'), 'OPTIONS'))
+        self.assertEqual(described, offered)
+
+    def test_every_exit_status_lkmctl_uses_is_documented(self):
+        with open(os.path.join(HERE, '..', '..', 'client', 'bus_failure.h')) as f:
+            used = {int(code) for code in re.findall(r'kExit\w+ = (\d+);', f.read())}
+        self.assertEqual(used, {0, 1, 2, 3, 4, 7})
+        documented = {int(code) for code in
+                      re.findall(r'(?m)^\*(\d+)\*$', section(read_page('lkmctl.1.scd'),
+                                                            'EXIT STATUS'))}
+        self.assertEqual(documented, used)
+
+
 class LkmctlPageDescribesEveryCommand(unittest.TestCase):
     def test_help_lists_commands(self):
         commands = help_commands(help_text('client', 'lkmctl'))

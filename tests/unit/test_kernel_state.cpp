@@ -144,3 +144,26 @@ TEST(KernelState, MissingProcModulesIsAnError) {
     std::vector<LoadedModule> modules;
     EXPECT_EQ(state.readLoaded(&modules), -ENOENT);
 }
+
+TEST(KernelState, ReadsKernelModprobeWithoutItsNewline) {
+    TempDir root;
+    std::filesystem::create_directories(root.path() / "proc" / "sys" / "kernel");
+    std::ofstream(root.path() / "proc" / "sys" / "kernel" / "modprobe")
+        << "/usr/sbin/lkmd-modprobe\n";
+    KernelState state(root.path() / "proc", root.path() / "sys");
+    EXPECT_EQ(state.readModprobePath(), "/usr/sbin/lkmd-modprobe");
+    EXPECT_EQ(KernelState(root.path() / "none", root.path() / "sys").readModprobePath(), "");
+}
+
+TEST(KernelConfig, StaticUsermodeHelperIsItsPathOnlyWhenTheOptionIsSet) {
+    EXPECT_EQ(parseStaticUsermodeHelper("CONFIG_STATIC_USERMODEHELPER=y\n"
+                                        "CONFIG_STATIC_USERMODEHELPER_PATH=\"/sbin/umh\"\n"),
+              "/sbin/umh");
+    EXPECT_EQ(parseStaticUsermodeHelper("CONFIG_STATIC_USERMODEHELPER=y\n"
+                                        "CONFIG_STATIC_USERMODEHELPER_PATH=\"\"\n"),
+              "");
+    EXPECT_EQ(parseStaticUsermodeHelper("# CONFIG_STATIC_USERMODEHELPER is not set\n"
+                                        "CONFIG_MODULES=y\n"),
+              std::nullopt);
+    EXPECT_EQ(parseStaticUsermodeHelper(""), std::nullopt);
+}

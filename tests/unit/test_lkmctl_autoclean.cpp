@@ -229,15 +229,15 @@ TEST_F(AutocleanInfo, ShowsIdleTimeAndWhenItGoes) {
     const std::string text = formatModuleDetails(goingIn42s("vfat"), kNowUsec);
     EXPECT_THAT(text, HasSubstr("\n   Autoclean: yes\n"));
     EXPECT_THAT(text, HasSubstr("\n      Pinned: no\n"));
-    EXPECT_THAT(text, HasSubstr("\n  Idle since: 2024-05-01 12:00:00\n"));
-    EXPECT_THAT(text, HasSubstr("\n  Unloads at: 2024-05-01 12:01:00 (in 42s)\n"));
+    EXPECT_THAT(text, HasSubstr("\n  Idle since: Wed 2024-05-01 12:00:00 UTC; 18s ago\n"));
+    EXPECT_THAT(text, HasSubstr("\n  Unloads at: Wed 2024-05-01 12:01:00 UTC; in 42s\n"));
     EXPECT_THAT(text, HasSubstr("\nKept because: -\n"));
 }
 
 TEST_F(AutocleanInfo, SaysDueNowOnceTheDeadlineHasPassed) {
     ModuleInfo vfat = goingIn42s("vfat");
     EXPECT_THAT(formatModuleDetails(vfat, vfat.unloadAtUsec + 1),
-                HasSubstr("\n  Unloads at: 2024-05-01 12:01:00 (due now)\n"));
+                HasSubstr("\n  Unloads at: Wed 2024-05-01 12:01:00 UTC; due now\n"));
 }
 
 TEST_F(AutocleanInfo, ShowsWhyAModuleIsKept) {
@@ -286,20 +286,20 @@ TEST(Pin, SaysWhatWasPinnedOrUnpinned) {
 }
 
 TEST(Pin, JsonHasModuleAndState) {
-    EXPECT_EQ(pinResultJson("vfat", true).dump(), R"({"module":"vfat","pinned":true})");
-    EXPECT_EQ(pinResultJson("vfat", false).dump(), R"({"module":"vfat","pinned":false})");
+    EXPECT_EQ(pinResultJson("vfat", "vfat", true).dump(),
+              R"({"request":"vfat","module":"vfat","pinned":true})");
+    EXPECT_EQ(pinResultJson("vfat", "vfat", false).dump(),
+              R"({"request":"vfat","module":"vfat","pinned":false})");
 }
 
 TEST(PinFailure, SaysLkmdDidNotLoadItWhenTheDaemonGaveNoMessage) {
-    const BusFailure failure{"org.lkmd1.Error.NotLoaded", "", ESRCH};
+    const BusFailure failure{"org.lkmd1.Error.External", "", EREMOTE};
     EXPECT_EQ(describeCallFailure(Command::Pin, "loop", failure),
-              "lkmctl: cannot pin 'loop': lkmd did not load it");
-    EXPECT_EQ(describeCallFailure(Command::Unpin, "loop", failure),
-              "lkmctl: cannot unpin 'loop': lkmd did not load it");
+              "lkmctl: cannot pin 'loop': lkmd did not load this module");
 }
 
 TEST(PinFailure, PrefersTheDaemonsMessage) {
-    const BusFailure failure{"org.lkmd1.Error.NotLoaded", "'loop' was not loaded by lkmd", ESRCH};
+    const BusFailure failure{"org.lkmd1.Error.External", "'loop' was not loaded by lkmd", EREMOTE};
     EXPECT_EQ(describeCallFailure(Command::Pin, "loop", failure),
               "lkmctl: cannot pin 'loop': 'loop' was not loaded by lkmd");
 }

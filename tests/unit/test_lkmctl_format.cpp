@@ -15,6 +15,7 @@
 #include "output.h"
 #include "table.h"
 #include "text.h"
+#include "time_format.h"
 #include "time_zone_utc.h"
 
 namespace lkmd::client {
@@ -86,12 +87,15 @@ TEST(DisplayWidth, CountsCodePointsNotBytes) {
 
 // Time
 
-TEST_F(LocalTime, FormatsLoadTimeAsDateAndTime) {
-    EXPECT_EQ(formatLocalTime(kNoonUsec), "2024-05-01 12:00:00");
+TEST_F(LocalTime, FormatsTimestampsWithDayAndZoneAsSystemctlDoes) {
+    EXPECT_EQ(formatTimestamp(kNoonUsec), "Wed 2024-05-01 12:00:00 UTC");
+    EXPECT_EQ(formatTimestampAndRelative(kNoonUsec, kNoonUsec + 480 * 1000000ULL),
+              "Wed 2024-05-01 12:00:00 UTC; 8min ago");
 }
 
-TEST_F(LocalTime, FormatsUnknownLoadTimeAsDash) {
-    EXPECT_EQ(formatLocalTime(0), "-");
+TEST_F(LocalTime, FormatsUnknownTimesAsDash) {
+    EXPECT_EQ(formatTimestamp(0), "-");
+    EXPECT_EQ(formatTimestampAndRelative(0, kNoonUsec), "-");
 }
 
 TEST(Iso8601, FormatsUtcWithZuluSuffix) {
@@ -163,7 +167,7 @@ TEST(CliArgs, ParsesCommandAndModule) {
     EXPECT_EQ(result.error, "");
     EXPECT_EQ(result.args.command, Command::Load);
     EXPECT_EQ(result.args.module, "dummy");
-    EXPECT_FALSE(result.args.json);
+    EXPECT_EQ(result.args.json, JsonMode::Off);
     EXPECT_TRUE(result.args.legend);
 }
 
@@ -171,7 +175,7 @@ TEST(CliArgs, AcceptsOptionsBeforeAndAfterTheCommand) {
     const ParseResult result = parse({"--json", "list", "--no-legend"});
     EXPECT_EQ(result.error, "");
     EXPECT_EQ(result.args.command, Command::List);
-    EXPECT_TRUE(result.args.json);
+    EXPECT_EQ(result.args.json, JsonMode::Pretty);
     EXPECT_FALSE(result.args.legend);
 }
 
@@ -179,7 +183,7 @@ TEST(CliArgs, TreatsEverythingAfterDoubleDashAsArguments) {
     const ParseResult result = parse({"info", "--", "--json"});
     EXPECT_EQ(result.error, "");
     EXPECT_EQ(result.args.module, "--json");
-    EXPECT_FALSE(result.args.json);
+    EXPECT_EQ(result.args.json, JsonMode::Off);
 }
 
 TEST(CliArgs, HelpWinsOverLaterMistakes) {
@@ -190,7 +194,10 @@ TEST(CliArgs, HelpWinsOverLaterMistakes) {
 
 TEST(CliArgs, RejectsUnknownOptions) {
     EXPECT_EQ(parse({"--frob", "list"}).error, "unknown option '--frob'");
-    EXPECT_EQ(parse({"--json=pretty", "list"}).error, "unknown option '--json=pretty'");
+    EXPECT_EQ(parse({"-x", "list"}).error, "unknown option '-x'");
+    EXPECT_EQ(parse({"--no-pager=yes", "list"}).error, "option '--no-pager' takes no value");
+    EXPECT_EQ(parse({"list", "-H"}).error, "option '-H' needs an argument");
+    EXPECT_EQ(parse({"list", "--host"}).error, "option '--host' needs an argument");
 }
 
 TEST(CliArgs, RejectsMissingCommand) {
@@ -297,20 +304,6 @@ TEST(LoadedByLkmd, CountsEveryOriginButExternal) {
 
 // Command output
 
-TEST(Status, SaysVersionAndHowManyModulesLkmdLoaded) {
-    const std::vector<ModuleInfo> modules = {module("a"), module("b", "external"),
-                                             module("c", "hotplug")};
-    EXPECT_EQ(formatStatus("0.1.0", modules),
-              "lkmd 0.1.0 on org.lkmd1\n"
-              "Modules loaded: 3 (2 loaded by lkmd)\n");
-}
-
-TEST(Status, JsonHasVersionAndCounts) {
-    const std::vector<ModuleInfo> modules = {module("a"), module("b", "external")};
-    EXPECT_EQ(statusJson("0.1.0", modules).dump(),
-              R"({"version":"0.1.0","modules":2,"loaded_by_lkmd":1})");
-}
-
 TEST_F(List, IsSortedWithDashesForUnknownValues) {
     ModuleInfo vfat = module("vfat", "kernel");
     vfat.trigger = "fs-vfat";
@@ -318,9 +311,9 @@ TEST_F(List, IsSortedWithDashesForUnknownValues) {
     ModuleInfo ext4 = module("ext4", "external");
     ext4.refCount = -1;
     EXPECT_EQ(formatModuleList({vfat, ext4}, true, kNoonUsec),
-              "MODULE  ORIGIN    TRIGGER  REFCNT  LOADED               AUTOCLEAN\n"
-              "ext4    external  -             -  -                    -\n"
-              "vfat    kernel    fs-vfat       0  2024-05-01 12:00:00  kept\n"
+              "MODULE  ORIGIN    TRIGGER  REFCNT  LOADED  AUTOCLEAN\n"
+              "ext4    external  -             -  -       -\n"
+              "vfat    kernel    fs-vfat       0  now     kept\n"
               "\n"
               "2 modules listed.\n");
 }
@@ -377,8 +370,8 @@ TEST_F(Info, ListsEveryFieldWithCommasAndDashes) {
               "      Device: /devices/pci0000:00/0000:00:03.0\n"
               "       State: live\n"
               "    RefCount: 0\n"
-              "        Size: 16384 bytes\n"
-              "      Loaded: 2024-05-01 12:00:00\n"
+              "        Size: 16.0K\n"
+              "      Loaded: Wed 2024-05-01 12:00:00 UTC; now\n"
               "     Holders: -\n"
               "     Drivers: pci:e1000\n"
               "     Devices: 0000:00:03.0, 0000:00:04.0\n"
@@ -416,11 +409,38 @@ TEST(Load, JsonHasRequestAndInsertedModules) {
 
 TEST(Unload, SaysWhatWasUnloaded) {
     EXPECT_EQ(formatUnloadResult("dummy"), "Unloaded dummy.\n");
-    EXPECT_EQ(unloadResultJson("dummy").dump(), R"({"unloaded":"dummy"})");
+    EXPECT_EQ(unloadResultJson("rtnl-link-dummy", "dummy").dump(),
+              R"({"request":"rtnl-link-dummy","unloaded":"dummy"})");
+}
+
+TEST(Meaning, SaysWhichModuleAnAliasStandsFor) {
+    EXPECT_EQ(formatMeaning("fs-vfat", "vfat"), "fs-vfat is vfat.\n");
+    EXPECT_EQ(formatMeaning("pci:v00008086d0000100E", "e1000"),
+              "pci:v00008086d0000100E is e1000.\n");
+}
+
+TEST(Meaning, SaysNothingForTheModulesOwnNameInEitherSpelling) {
+    EXPECT_EQ(formatMeaning("vfat", "vfat"), "");
+    EXPECT_EQ(formatMeaning("nls-cp437", "nls_cp437"), "");
+}
+
+TEST(Pin, JsonNamesTheRequestAndTheModule) {
+    EXPECT_EQ(pinResultJson("fs-vfat", "vfat", true).dump(),
+              R"({"request":"fs-vfat","module":"vfat","pinned":true})");
 }
 
 TEST(Json, ReplacesInvalidUtf8InsteadOfThrowing) {
-    EXPECT_EQ(dumpJson(unloadResultJson("a\xff")), "{\n  \"unloaded\": \"a\xef\xbf\xbd\"\n}\n");
+    EXPECT_EQ(dumpJson(unloadResultJson("a\xff", "a")),
+              "{\n  \"request\": \"a\xef\xbf\xbd\",\n  \"unloaded\": \"a\"\n}\n");
+}
+
+TEST(Json, ShortIsOneLineAndPrettyIsIndented) {
+    const auto value = loadResultJson("vfat", {"fat", "vfat"});
+    EXPECT_EQ(dumpJson(value, JsonMode::Short),
+              "{\"request\":\"vfat\",\"inserted\":[\"fat\",\"vfat\"]}\n");
+    EXPECT_EQ(
+        dumpJson(value, JsonMode::Pretty),
+        "{\n  \"request\": \"vfat\",\n  \"inserted\": [\n    \"fat\",\n    \"vfat\"\n  ]\n}\n");
 }
 
 TEST(Output, EscapesNamesFromTheBus) {
@@ -474,23 +494,47 @@ TEST(CallFailure, PassesOnWhatLkmdSaysTheCallerLacks) {
               "polkit's authorization for org.lkmd1.manage; polkit wants authentication");
 }
 
-TEST(CallFailure, SaysLkmdIsUnreachableWhenNobodyOwnsTheName) {
+TEST(CallFailure, SaysPlainlyThatLkmdIsNotRunningWhenNobodyOwnsTheName) {
     for (const char *name : {"org.freedesktop.DBus.Error.ServiceUnknown",
                              "org.freedesktop.DBus.Error.NameHasNoOwner"}) {
         const BusFailure failure{name, "The name org.lkmd1 was not provided", ENOENT};
-        EXPECT_EQ(
-            describeCallFailure(Command::Load, "dummy", failure),
-            "lkmctl: cannot reach lkmd on the system bus: The name org.lkmd1 was not provided");
+        EXPECT_EQ(describeCallFailure(Command::Load, "dummy", failure),
+                  "lkmctl: lkmd is not running");
+        EXPECT_EQ(describeCallFailure(Command::List, "", failure, "on root@web"),
+                  "lkmctl: lkmd is not running on root@web");
+        EXPECT_EQ(exitStatusFor(Command::Load, failure), kExitNotRunning);
+        EXPECT_EQ(exitStatusFor(Command::Status, failure), kExitNotLoaded);
     }
 }
 
-TEST(CallFailure, SaysLkmdIsUnreachableWhenTheConnectionBreaks) {
+TEST(CallFailure, SaysWhenLkmdCouldNotBeStarted) {
+    const BusFailure failure{"org.freedesktop.DBus.Error.Spawn.ChildExited",
+                             "Process org.lkmd1 exited with status 1", ECHILD};
+    EXPECT_EQ(describeCallFailure(Command::List, "", failure),
+              "lkmctl: lkmd could not be started: Process org.lkmd1 exited with status 1");
+    EXPECT_EQ(exitStatusFor(Command::List, failure), kExitNotRunning);
+}
+
+TEST(CallFailure, SaysTheBusIsUnreachableWhenTheConnectionBreaks) {
     const BusFailure refused{"System.Error.ECONNREFUSED", "", ECONNREFUSED};
     EXPECT_EQ(describeCallFailure(Command::List, "", refused),
-              "lkmctl: cannot reach lkmd on the system bus: Connection refused");
+              "lkmctl: cannot reach the system bus: Connection refused");
     const BusFailure reset{"org.freedesktop.DBus.Error.Disconnected", "Disconnected", ECONNRESET};
     EXPECT_EQ(describeCallFailure(Command::Load, "x", reset),
-              "lkmctl: cannot reach lkmd on the system bus: Disconnected");
+              "lkmctl: cannot reach the system bus: Disconnected");
+}
+
+TEST(ExitStatus, TellsNotLoadedAndNoSuchModuleFromOtherFailures) {
+    EXPECT_EQ(exitStatusFor(Command::Unload, {"org.lkmd1.Error.NotLoaded", "", ESRCH}),
+              kExitNotLoaded);
+    EXPECT_EQ(exitStatusFor(Command::Info, {"org.lkmd1.Error.NoSuchModule", "", ENOENT}),
+              kExitNoSuchModule);
+    EXPECT_EQ(exitStatusFor(Command::Pin, {"org.lkmd1.Error.External", "", EREMOTE}), kExitFailure);
+    EXPECT_EQ(exitStatusFor(Command::Unload, {"org.lkmd1.Error.InUse", "", EBUSY}), kExitFailure);
+    EXPECT_EQ(std::vector<int>({kExitSuccess, kExitFailure, kExitUsage, kExitNotLoaded,
+                                kExitNoSuchModule, kExitNotRunning}),
+              std::vector<int>({0, 1, 2, 3, 4, 7}))
+        << "documented in lkmctl(1)";
 }
 
 TEST(CallFailure, SaysTheDaemonDidNotReplyInTime) {
@@ -500,12 +544,12 @@ TEST(CallFailure, SaysTheDaemonDidNotReplyInTime) {
               "lkmctl: cannot load 'slow': lkmd did not reply in time");
 }
 
-TEST(CallFailure, ListAndStatusSayTheyCannotListModules) {
+TEST(CallFailure, SaysWhatCouldNotBeDone) {
     const BusFailure failure{"System.Error.EIO", "Input/output error", EIO};
     EXPECT_EQ(describeCallFailure(Command::List, "", failure),
               "lkmctl: cannot list modules: Input/output error");
     EXPECT_EQ(describeCallFailure(Command::Status, "", failure),
-              "lkmctl: cannot list modules: Input/output error");
+              "lkmctl: cannot show lkmd's status: Input/output error");
 }
 
 TEST(CallFailure, EscapesModuleAndMessage) {
@@ -514,9 +558,11 @@ TEST(CallFailure, EscapesModuleAndMessage) {
               "lkmctl: cannot load 'a\\x09b': bad\\x1b[0m");
 }
 
-TEST(ConnectFailure, SaysLkmdIsUnreachableWithTheErrno) {
+TEST(ConnectFailure, SaysTheBusIsUnreachableWithTheErrno) {
     EXPECT_EQ(describeConnectFailure(-ENOENT),
-              "lkmctl: cannot reach lkmd on the system bus: No such file or directory");
+              "lkmctl: cannot reach the system bus: No such file or directory");
+    EXPECT_EQ(describeConnectFailure(-ENOENT, "in container web"),
+              "lkmctl: cannot reach the system bus in container web: No such file or directory");
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ TEST(CliArgs, ParsesRequestsAsACommandWithoutArgument) {
     const ParseResult result = parseArguments({"--json", "requests", "--no-legend"});
     ASSERT_EQ(result.error, "");
     EXPECT_EQ(result.args.command, Command::Requests);
-    EXPECT_TRUE(result.args.json);
+    EXPECT_EQ(result.args.json, JsonMode::Pretty);
     EXPECT_FALSE(result.args.legend);
     EXPECT_FALSE(takesModule(Command::Requests));
 }
@@ -103,17 +103,17 @@ TEST_F(Requests, KeepTheDaemonsOrderWithModulesSeparatedByCommas) {
     EXPECT_EQ(formatRequestList({request("fs-vfat", "loaded", {"fat", "vfat"}),
                                  request("no_such_module", "not-found", {}, 0), denied},
                                 true),
-              "TIME                 REQUEST         ORIGIN  RESULT     MODULES\n"
-              "2024-05-01 12:00:00  fs-vfat         bus     loaded     fat,vfat\n"
-              "-                    no_such_module  bus     not-found  -\n"
-              "2024-05-01 12:00:02  fs-cramfs       kernel  denied     -\n"
+              "TIME                         REQUEST         ORIGIN  RESULT     MODULES   DEVICE\n"
+              "Wed 2024-05-01 12:00:00 UTC  fs-vfat         bus     loaded     fat,vfat  -\n"
+              "-                            no_such_module  bus     not-found  -         -\n"
+              "Wed 2024-05-01 12:00:02 UTC  fs-cramfs       kernel  denied     -         -\n"
               "\n"
               "3 requests listed.\n");
 }
 
 TEST_F(Requests, WithoutLegendPrintOnlyRows) {
     EXPECT_EQ(formatRequestList({request("loop", "present")}, false),
-              "2024-05-01 12:00:00  loop  bus  present  -\n");
+              "Wed 2024-05-01 12:00:00 UTC  loop  bus  present  -  -\n");
 }
 
 TEST_F(Requests, SayRequestInTheSingular) {

@@ -165,3 +165,23 @@ TEST_F(LoaderTest, HistoryIsBounded) {
     EXPECT_EQ(world_.requests.records().back().request,
               "netdev-x" + std::to_string(RequestLog::kCapacity + 9));
 }
+
+TEST_F(LoaderTest, TheListenerHearsEachAnswerOnceTheModulesAreIn) {
+    std::vector<std::string> heard;
+    world_.requests.setListener([&](const RequestRecord &record) {
+        heard.push_back(record.request + "/" + record.result());
+        // By then the loads of the request have been announced.
+        EXPECT_EQ(world_.recorded.loaded.size(), record.inserted.size());
+    });
+    world_.load("fs-vfat", Origin::Kernel);
+    EXPECT_EQ(heard, (std::vector<std::string>{"fs-vfat/loaded"}));
+}
+
+TEST_F(LoaderTest, CountsByResultOutliveTheBoundedHistory) {
+    for (std::size_t i = 0; i < RequestLog::kCapacity + 10; ++i)
+        world_.load("netdev-x" + std::to_string(i), Origin::Kernel);
+    world_.load("fs-vfat", Origin::Kernel);
+    EXPECT_EQ(world_.requests.counts(),
+              (std::map<std::string, std::uint64_t>{{"loaded", 1},
+                                                    {"not-found", RequestLog::kCapacity + 10}}));
+}

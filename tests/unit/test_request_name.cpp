@@ -7,6 +7,7 @@
 
 using lkmd::looksLikeModalias;
 using lkmd::whyInvalidModuleName;
+using lkmd::whyInvalidModuleReference;
 using lkmd::whyInvalidRequestName;
 
 TEST(RequestName, AcceptsNamesTheKernelRequests) {
@@ -78,4 +79,18 @@ TEST(RequestName, DotsInModuleNamesAndAtTheStartOfRequests) {
             << name;
     EXPECT_EQ(whyInvalidRequestName("netdev-eth0.100"), nullptr);
     EXPECT_EQ(whyInvalidRequestName("e1000.x"), nullptr);
+}
+
+// info, unload and pin take aliases as load does, but libkmod would cut "e1000.x" to e1000.
+TEST(RequestName, ModuleReferencesAreRequestNamesWithoutDots) {
+    for (const char *name : {"vfat", "fs-vfat", "nls-cp437", "pci:v00008086d0000100Esv*"})
+        EXPECT_EQ(whyInvalidModuleReference(name), nullptr) << name;
+    for (const char *name : {"e1000.x", "vfat.ko", "dmi:bvr1.16.2:"})
+        EXPECT_STREQ(whyInvalidModuleReference(name),
+                     "contains '.' (libkmod would cut the name there)")
+            << name;
+    EXPECT_STREQ(whyInvalidModuleReference(".."),
+                 "starts with '.' (libkmod would cut the name there)");
+    EXPECT_STREQ(whyInvalidModuleReference("fs-a/b"), "contains '/'");
+    EXPECT_STREQ(whyInvalidModuleReference(""), "name is empty");
 }

@@ -83,6 +83,8 @@ BASE_PACKAGES = [
     # org.lkmd1.manage: unprivileged callers authorized by a polkit rule. polkitd needs a
     # logind, which libpam-systemd provides.
     "polkitd", "libpam-systemd",
+    # lkmctl -H root@localhost: sd-bus runs ssh, and systemd-stdio-bridge on the far side.
+    "openssh-server",
 ]
 IMAGE_SIZE = "1G"
 TREE_STAMP_VERSION = 1

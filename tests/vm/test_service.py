@@ -13,6 +13,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -236,11 +237,36 @@ def main() -> None:
         @scenario("lkmctl status as root and lkmctl list as an unprivileged user, over the system bus")
         def _():
             rc, out = lkmctl("status")
-            expect(rc == 0 and "on org.lkmd1" in out and "Modules loaded:" in out, out)
+            expect(rc == 0 and "on org.lkmd1" in out and "Active: running since" in out, out)
+            expect(f"kernel.modprobe: {LKMD_MODPROBE} (lkmd's helper" in out, out)
+            expect("Config: /etc/lkmd/lkmd.conf" in out and TEST_CONF in out, out)
             rc, out = lkmctl("list", as_user=True)
             expect(rc == 0 and "MODULE" in out and "listed." in out, out)
             rc, out = lkmctl("status", as_user=True)
-            expect(rc == 0 and "Modules loaded:" in out, out)
+            expect(rc == 0 and "Modules:" in out, out)
+
+        @scenario("lkmctl -H root@localhost goes through ssh and systemd-stdio-bridge and prints "
+                  "what the local call prints")
+        def _():
+            g.check("mkdir -p -m 700 /root/.ssh && rm -f /root/.ssh/id_ed25519* && "
+                    "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519 && "
+                    "cat /root/.ssh/id_ed25519.pub >> /root/.ssh/authorized_keys && "
+                    # ssh's stderr is lkmctl's: no "Permanently added" in the output compared.
+                    "printf 'Host localhost\\n  StrictHostKeyChecking accept-new\\n"
+                    "  LogLevel ERROR\\n' "
+                    "> /root/.ssh/config && systemctl start ssh", timeout=60)
+            for args in ("--json=short list", "requests", "--no-legend list"):
+                rc, remote = g.run(f"lkmctl -H root@localhost {args}", timeout=60)
+                expect(rc == 0, f"lkmctl -H root@localhost {args}: exit {rc}: {remote}")
+                local = lkmctl(args)[1]
+                # LOADED ("42s ago") and AUTOCLEAN ("goes in 3s") may have turned a second
+                # between the two calls: MODULE, ORIGIN, TRIGGER and REFCNT must be the same.
+                if args.endswith(" list") and "json" not in args:
+                    remote, local = ([re.split(r" {2,}", line.strip())[:4]
+                                      for line in text.splitlines()] for text in (remote, local))
+                expect(remote == local, f"{args}: remote\n{remote}\nlocal\n{local}")
+            log = g.check("journalctl -u ssh --no-pager -o cat")
+            expect("Accepted publickey for root" in log, log[-2000:])
 
         @scenario("lkmctl load dummy as an unprivileged user is refused by polkit; dummy stays "
                   "unloaded")
@@ -329,6 +355,31 @@ def main() -> None:
             out = g.check("journalctl -u lkmd MODULE=vfat --no-pager -o cat")
             expect("Removed 'vfat'" in out, out)
 
+        @scenario("lkmctl monitor --json sees the loads of fat and vfat, the fs-vfat request "
+                  "answered, and their idle unload, in that order")
+        def _():
+            expect("vfat" not in g.modules(), "vfat loaded before the mount")
+            g.run("rm -f /run/monitor.json /run/monitor.err")
+            monitor = g.spawn("exec lkmctl monitor --json >/run/monitor.json 2>/run/monitor.err")
+            try:
+                wait_for("grep -q Monitoring /run/monitor.err", 20, "lkmctl monitor listening")
+                g.check(f"mount -t vfat -o loop {VFAT_IMAGE} /mnt/v && umount /mnt/v",
+                        timeout=120)
+                wait_for("grep -q '\"module\":\"fat\",\"reason\":\"idle\"' "
+                         "/run/monitor.json", 45, "the idle unload of fat")
+            finally:
+                monitor.kill()
+            events = [json.loads(line) for line in g.read_file("/run/monitor.json").splitlines()]
+            seen = [(e["event"], e.get("module") or e.get("request")) for e in events]
+            order = [("loaded", "fat"), ("loaded", "vfat"), ("request", "fs-vfat"),
+                     ("unloaded", "vfat"), ("unloaded", "fat")]
+            expect([s for s in seen if s in order] == order, f"events: {seen}")
+            request = next(e for e in events if e.get("request") == "fs-vfat")
+            expect(request["result"] == "loaded" and request["modules"] == ["fat", "vfat"]
+                   and request["origin"] == "kernel", f"fs-vfat: {request}")
+            unloads = [e for e in events if e["event"] == "unloaded"]
+            expect(all(e["reason"] == "idle" for e in unloads), f"unloads: {unloads}")
+
         @scenario("a kernel request while lkmd is stopped starts it through lkmd.socket")
         def _():
             g.check("systemctl stop lkmd.service", timeout=150)
@@ -379,11 +430,18 @@ def main() -> None:
             expect(r == {"ActiveState": "inactive", "Result": "success"}, f"after stop: {r}")
             lkmctl("unload dummy")
 
-        @scenario("a D-Bus call while lkmd is stopped starts it (org.lkmd1 activation)")
+        @scenario("lkmctl status of a stopped lkmd says so with exit 3, and does not start it")
         def _():
             g.check("systemctl is-active -q lkmd && systemctl stop lkmd || true", timeout=150)
             rc, out = lkmctl("status", as_user=True)
-            expect(rc == 0 and "Modules loaded:" in out, f"exit {rc}: {out}")
+            expect(rc == 3 and out == "lkmd is not running.\n", f"exit {rc}: {out}")
+            expect(props("ActiveState")["ActiveState"] == "inactive", "lkmctl status started lkmd")
+
+        @scenario("a D-Bus call while lkmd is stopped starts it (org.lkmd1 activation)")
+        def _():
+            g.check("systemctl is-active -q lkmd && systemctl stop lkmd || true", timeout=150)
+            rc, out = lkmctl("list", as_user=True)
+            expect(rc == 0 and "listed." in out, f"exit {rc}: {out}")
             expect(props("ActiveState")["ActiveState"] == "active", "lkmd.service not started")
 
         @scenario("systemd-analyze verify accepts lkmd.service and lkmd.socket")
