@@ -55,6 +55,8 @@ std::string whatFailed(Command command, std::string_view module) {
     switch (command) {
         case Command::Info:
             return "show " + quoteEscaped(module);
+        case Command::Why:
+            return "explain why " + quoteEscaped(module) + " is loaded";
         case Command::Load:
             return "load " + quoteEscaped(module);
         case Command::Unload:

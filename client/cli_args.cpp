@@ -2,9 +2,11 @@
 #include "cli_args.h"
 
 #include <getopt.h>
+#include <pwd.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <string>
 #include <utility>
 
@@ -21,10 +23,10 @@ struct CommandName {
 constexpr std::array kCommands = {
     CommandName{"status", Command::Status},     CommandName{"list", Command::List},
     CommandName{"requests", Command::Requests}, CommandName{"monitor", Command::Monitor},
-    CommandName{"info", Command::Info},         CommandName{"load", Command::Load},
-    CommandName{"unload", Command::Unload},     CommandName{"pin", Command::Pin},
-    CommandName{"unpin", Command::Unpin},       CommandName{"reload", Command::Reload},
-    CommandName{"help", Command::Help},
+    CommandName{"info", Command::Info},         CommandName{"why", Command::Why},
+    CommandName{"load", Command::Load},         CommandName{"unload", Command::Unload},
+    CommandName{"pin", Command::Pin},           CommandName{"unpin", Command::Unpin},
+    CommandName{"reload", Command::Reload},     CommandName{"help", Command::Help},
 };
 
 constexpr std::array<std::string_view, 4> kOrigins = {"kernel", "bus", "hotplug", "coldplug"};
@@ -41,6 +43,8 @@ enum Option {
     kOrigin,
     kResult,
     kSince,
+    kUid,
+    kUnit,
 };
 
 constexpr struct option kLongOptions[] = {
@@ -58,6 +62,8 @@ constexpr struct option kLongOptions[] = {
     {"origin", required_argument, nullptr, kOrigin},
     {"result", required_argument, nullptr, kResult},
     {"since", required_argument, nullptr, kSince},
+    {"uid", required_argument, nullptr, kUid},
+    {"unit", required_argument, nullptr, kUnit},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -92,6 +98,40 @@ std::string addListed(std::string_view text, const std::array<std::string_view, 
     }
 }
 
+// "0,lp,1000" appended to uids (user names looked up); empty on success, else the bad item.
+std::string addUids(std::string_view text, std::vector<std::int64_t> &uids) {
+    while (true) {
+        const std::size_t comma = text.find(',');
+        const std::string item(text.substr(0, comma));
+        std::int64_t uid = -1;
+        const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), uid);
+        if (item.empty() || error != std::errc() || end != item.data() + item.size() || uid < 0) {
+            const struct passwd *user = item.empty() ? nullptr : getpwnam(item.c_str());
+            if (user == nullptr)
+                return item.empty() ? "(empty)" : item;
+            uid = user->pw_uid;
+        }
+        uids.push_back(uid);
+        if (comma == std::string_view::npos)
+            return {};
+        text.remove_prefix(comma + 1);
+    }
+}
+
+// "a,b" appended to list as they are; empty on success, else "(empty)".
+std::string addWords(std::string_view text, std::vector<std::string> &list) {
+    while (true) {
+        const std::size_t comma = text.find(',');
+        const std::string_view item = text.substr(0, comma);
+        if (item.empty())
+            return "(empty)";
+        list.emplace_back(item);
+        if (comma == std::string_view::npos)
+            return {};
+        text.remove_prefix(comma + 1);
+    }
+}
+
 // The element getopt_long() stopped at, for an error message.
 std::string offending(char **argv, int optindAfter, int optopt) {
     if (optopt != 0 && optopt < 0x100)
@@ -116,6 +156,7 @@ bool takesNoValue(std::string_view arg) {
 bool takesModule(Command command) {
     switch (command) {
         case Command::Info:
+        case Command::Why:
         case Command::Load:
         case Command::Unload:
         case Command::Pin:
@@ -207,6 +248,16 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
                 filtered = true;
                 parsed.filter.since = optarg;
                 break;
+            case kUid:
+                filtered = true;
+                if (std::string bad = addUids(optarg, parsed.filter.uids); !bad.empty())
+                    return failure("unknown user " + quoteEscaped(bad) + " (a uid or a user name)");
+                break;
+            case kUnit:
+                filtered = true;
+                if (std::string bad = addWords(optarg, parsed.filter.units); !bad.empty())
+                    return failure("empty unit name in --unit");
+                break;
             case ':':
                 return failure("option " + quoteEscaped(argv[optind - 1]) + " needs an argument");
             default: {
@@ -231,7 +282,7 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
     if (parsed.autoclean && parsed.command != Command::Load)
         return failure("--autoclean only applies to load");
     if (filtered && parsed.command != Command::Requests)
-        return failure("--origin, --result and --since only apply to requests");
+        return failure("--origin, --result, --since, --uid and --unit only apply to requests");
     if (!parsed.host.empty() && !parsed.machine.empty())
         return failure("--host and --machine cannot be used together");
 
@@ -256,6 +307,7 @@ std::string helpText() {
            "  requests        List the last load requests lkmd answered\n"
            "  monitor         Follow lkmd's requests, loads and unloads as they happen\n"
            "  info MODULE     Show everything known about a loaded module\n"
+           "  why MODULE      Show what caused a module to be loaded, back to who asked\n"
            "  load MODULE     Load a module and the modules it depends on\n"
            "  unload MODULE   Unload a module\n"
            "  pin MODULE      Keep a module lkmd loaded from being unloaded when idle\n"
@@ -284,6 +336,10 @@ std::string helpText() {
            "     --result=RESULT[,...]\n"
            "                  requests: only those that ended so (loaded, failed...)\n"
            "     --since=TIME requests: only those that arrived at TIME or later\n"
+           "     --uid=UID[,...]\n"
+           "                  requests: only those a process of these users caused\n"
+           "     --unit=UNIT[,...]\n"
+           "                  requests: only those caused from these systemd units\n"
            "\n"
            "See the lkmctl(1) man page for details.\n";
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,7 @@ enum class Command {
     Pin,
     Unpin,
     Reload,
+    Why,
 };
 
 // --json=MODE. Auto is -j: pretty on a terminal, short otherwise, as in systemd's tools.
@@ -31,11 +33,13 @@ struct RequestFilter {
     std::vector<std::string> origins;  // --origin=
     std::vector<std::string> results;  // --result=
     std::string since;                 // --since=, a time spec (time_format.h), parsed later
+    std::vector<std::int64_t> uids;    // --uid=, of the requester
+    std::vector<std::string> units;    // --unit=, the requester's systemd unit or scope
 };
 
 struct CliArgs {
     Command command = Command::None;
-    std::string module;  // the argument of info, load, unload, pin and unpin
+    std::string module;  // the argument of info, why, load, unload, pin and unpin
     JsonMode json = JsonMode::Off;
     bool legend = true;
     bool full = false;        // -l: never cut a column

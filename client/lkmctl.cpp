@@ -35,6 +35,7 @@
 #include "terminal.h"
 #include "text.h"
 #include "time_format.h"
+#include "why_chain.h"
 
 namespace lkmd::client {
 namespace {
@@ -83,6 +84,8 @@ public:
                 return runMonitor(bus_, json_, args_.quiet, style_.colors, place_);
             case Command::Info:
                 return info();
+            case Command::Why:
+                return why();
             case Command::Load:
                 return load();
             case Command::Unload:
@@ -198,6 +201,17 @@ private:
         page();
         print(json() ? dumpJson(moduleDetailsJson(module), json_)
                      : formatModuleDetails(module, realtimeNowUsec()));
+        return kExitSuccess;
+    }
+
+    int why() {
+        ModuleInfo module;
+        BusFailure failure;
+        if (getModule(bus_, args_.module, module, failure) < 0)
+            return fail(failure);
+        const std::vector<WhyLink> chain = whyChain(module);
+        print(json() ? dumpJson(whyChainJson(module, chain), json_)
+                     : formatWhyChain(chain, style_.utf8));
         return kExitSuccess;
     }
 

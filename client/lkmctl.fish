@@ -21,7 +21,7 @@ function __lkmctl_available_modules
         -o -name '*.ko.gz' \) -printf '%f\n' 2>/dev/null | string replace -r '\.ko(\.(xz|zst|gz))?$' '' | sort -u
 end
 
-set -l __lkmctl_commands status list requests monitor info load unload pin unpin reload help
+set -l __lkmctl_commands status list requests monitor info why load unload pin unpin reload help
 
 complete -c lkmctl -f
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a status -d 'Show whether lkmd runs, its configuration and its counts'
@@ -29,6 +29,7 @@ complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a li
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a requests -d 'List the last load requests lkmd answered'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a monitor -d 'Follow requests, loads and unloads'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a info -d 'Show everything known about a loaded module'
+complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a why -d 'Show what caused a module to be loaded'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a load -d 'Load a module and its dependencies'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a unload -d 'Unload a module'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a pin -d 'Keep a module loaded when idle'
@@ -36,7 +37,7 @@ complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a un
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a reload -d 'Make lkmd read its configuration again'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a help -d 'Show the help'
 
-complete -c lkmctl -n "__fish_seen_subcommand_from info unload pin unpin" -a '(__lkmctl_loaded_modules)' -d 'loaded module'
+complete -c lkmctl -n "__fish_seen_subcommand_from info why unload pin unpin" -a '(__lkmctl_loaded_modules)' -d 'loaded module'
 complete -c lkmctl -n "__fish_seen_subcommand_from load" -a '(__lkmctl_available_modules)' -d module
 
 complete -c lkmctl -s h -l help -d 'Show the help and exit'
@@ -54,3 +55,5 @@ complete -c lkmctl -l autoclean -d 'load: unload the inserted modules once idle'
 complete -c lkmctl -l origin -x -a 'kernel bus hotplug coldplug' -d 'requests: only these origins'
 complete -c lkmctl -l result -x -a 'loaded present denied not-found invalid failed' -d 'requests: only these results'
 complete -c lkmctl -l since -x -d 'requests: only those since'
+complete -c lkmctl -l uid -x -a '(__fish_complete_users)' -d 'requests: only those these users caused'
+complete -c lkmctl -l unit -x -d 'requests: only those caused from these units'

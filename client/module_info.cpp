@@ -9,6 +9,10 @@ ModuleInfo moduleInfoFromProperties(const PropertyMap &properties) {
     assignString(properties, "Origin", module.origin);
     assignString(properties, "Trigger", module.trigger);
     assignString(properties, "Device", module.device);
+    assignString(properties, "Subsystem", module.subsystem);
+    assignString(properties, "NeededAs", module.neededAs);
+    assignString(properties, "NeededBy", module.neededBy);
+    module.requester = requesterInfoFromProperties(properties);
     assignInteger(properties, "LoadedAt", module.loadedAtUsec);
     assignInteger(properties, "RefCount", module.refCount);
     assignInteger(properties, "Size", module.size);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "property_map.h"
+#include "requester_info.h"
 
 namespace lkmd::client {
 
@@ -14,7 +15,11 @@ struct ModuleInfo {
     std::string name;
     std::string origin;  // bus, kernel, hotplug, coldplug or external
     std::string trigger;
-    std::string device;              // hotplug and coldplug: the device path, else empty
+    std::string device;     // hotplug and coldplug: the device path, else empty
+    std::string subsystem;  // hotplug and coldplug: the device's subsystem
+    std::string neededAs;   // requested, dependency or soft dependency
+    std::string neededBy;   // the module that needed it, empty when requested
+    RequesterInfo requester;
     std::uint64_t loadedAtUsec = 0;  // CLOCK_REALTIME, 0 when unknown
     std::int32_t refCount = -1;      // -1 when unknown or the module cannot be unloaded
     std::uint64_t size = 0;

@@ -161,7 +161,7 @@ std::string formatRequestList(const std::vector<RequestInfo> &requests, bool leg
         {"ORIGIN"},
         {"RESULT"},
         {"MODULES", Table::Align::Left, 1, 8},
-        {"DEVICE", Table::Align::Left, 2, 6},
+        {"CAUSE", Table::Align::Left, 2, 6},
     });
     for (const RequestInfo &request : requests)
         table.addRow(
@@ -172,7 +172,11 @@ std::string formatRequestList(const std::vector<RequestInfo> &requests, bool leg
                 orDash(request.result),
                 // No spaces, so that MODULES stays one field for awk.
                 joinedOrDash(request.modules, ","),
-                orDash(request.device),
+                // Who asked: the device of a uevent, else the process (a kernel request's
+                // requester or the bus caller).
+                orDash(request.origin == "kernel" || request.origin == "bus"
+                           ? request.requester.description
+                           : request.device),
             },
             {Color::None, Color::None, Color::None, resultColor(request.result)});
 
@@ -185,11 +189,18 @@ std::string formatRequestList(const std::vector<RequestInfo> &requests, bool leg
 
 nlohmann::ordered_json requestJson(const RequestInfo &request) {
     return {
-        {"request", request.request},    {"origin", request.origin},
-        {"device", request.device},      {"time", isoTimeJson(request.timeUsec)},
-        {"time_usec", request.timeUsec}, {"duration_usec", request.durationUsec},
-        {"result", request.result},      {"message", request.message},
+        {"request", request.request},
+        {"origin", request.origin},
+        {"device", request.device},
+        {"time", isoTimeJson(request.timeUsec)},
+        {"time_usec", request.timeUsec},
+        {"duration_usec", request.durationUsec},
+        {"result", request.result},
+        {"message", request.message},
         {"modules", request.modules},
+        {"requester", request.requester.description},
+        {"requester_uid", request.requester.uid},
+        {"requester_unit", request.requester.unit},
     };
 }
 

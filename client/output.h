@@ -29,7 +29,8 @@ nlohmann::ordered_json moduleListJson(std::vector<ModuleInfo> modules);
 // info says why).
 std::string autocleanSummary(const ModuleInfo &module, std::uint64_t nowUsec);
 
-// The requests table: requests, modules and devices are cut to layout.width; failures are red
+// The requests table (CAUSE: the device of a uevent, else who asked): requests, modules and
+// causes are cut to layout.width; failures are red
 // and refusals yellow when layout.colors is set.
 std::string formatRequestList(const std::vector<RequestInfo> &requests, bool legend,
                               const TableLayout &layout = {});

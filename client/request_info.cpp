@@ -15,12 +15,14 @@ RequestInfo requestInfoFromProperties(const PropertyMap &properties) {
     assignString(properties, "Result", request.result);
     assignString(properties, "Message", request.message);
     assignStrings(properties, "Modules", request.modules);
+    request.requester = requesterInfoFromProperties(properties);
     return request;
 }
 
 namespace {
 
-bool listedOrEmpty(const std::vector<std::string> &list, const std::string &value) {
+template <typename T>
+bool listedOrEmpty(const std::vector<T> &list, const T &value) {
     return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
 }
 
@@ -30,7 +32,9 @@ std::vector<RequestInfo> selectRequests(std::vector<RequestInfo> requests,
                                         const RequestFilter &filter, std::uint64_t sinceUsec) {
     std::erase_if(requests, [&](const RequestInfo &request) {
         return !listedOrEmpty(filter.origins, request.origin) ||
-               !listedOrEmpty(filter.results, request.result) || request.timeUsec < sinceUsec;
+               !listedOrEmpty(filter.results, request.result) ||
+               !listedOrEmpty(filter.uids, request.requester.uid) ||
+               !listedOrEmpty(filter.units, request.requester.unit) || request.timeUsec < sinceUsec;
     });
     std::stable_sort(
         requests.begin(), requests.end(),

@@ -7,6 +7,7 @@
 
 #include "cli_args.h"
 #include "property_map.h"
+#include "requester_info.h"
 
 namespace lkmd::client {
 
@@ -21,6 +22,7 @@ struct RequestInfo {
     std::string result;                // loaded, present, denied, not-found, invalid or failed
     std::string message;               // why it failed, empty on success
     std::vector<std::string> modules;  // the modules it inserted
+    RequesterInfo requester;
 };
 
 // Unknown keys are ignored and missing or mistyped keys keep their defaults.
@@ -28,7 +30,7 @@ RequestInfo requestInfoFromProperties(const PropertyMap &properties);
 
 // What requests shows: in the order the requests arrived (ListRequests gives the order lkmd
 // answered them in, and a slow load is answered after requests that came later), only those
-// that match filter's origins and results, and arrived at sinceUsec or later.
+// that match filter's origins, results, uids and units, and arrived at sinceUsec or later.
 std::vector<RequestInfo> selectRequests(std::vector<RequestInfo> requests,
                                         const RequestFilter &filter, std::uint64_t sinceUsec);
 

@@ -30,7 +30,9 @@ int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::
 
 // The Requester* keys documented in org.lkmd1.Manager.xml.
 int appendRequester(sd_bus_message *m, const Requester &who) {
-    int r = sd_bus_message_append(m, "{sv}", "RequesterKnown", "b", who.known);
+    int r = appendString(m, "Requester", who.describe());
+    if (r >= 0)
+        r = sd_bus_message_append(m, "{sv}", "RequesterKnown", "b", who.known);
     if (r >= 0)
         r = appendString(m, "RequesterUnknownBecause", who.unknownBecause);
     if (r >= 0)

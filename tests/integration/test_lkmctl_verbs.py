@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from busenv import BusEnv  # noqa: E402
-from test_lkmctl import LkmctlTest  # noqa: E402
+from test_lkmctl import (E1000_DEVICE, E1000_MODALIAS, LkmctlTest,  # noqa: E402
+                         add_unbound_pci_device, wait_until)
 
 USB_STORAGE_MODALIAS = 'usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00'
 
@@ -227,6 +228,70 @@ class RequestFilters(LkmctlTest):
     def test_filters_are_for_requests_only(self):
         result = self.lkmctl('list', '--origin=kernel')
         self.assertEqual(result.returncode, 2)
+        self.assertEqual(self.lkmctl('list', '--uid=0').returncode, 2)
+
+    def test_filter_by_requester_uid_and_unit(self):
+        # The simulated /proc has no lkmctl in it, so no request has a known requester here
+        # (tests/unit/test_lkmctl_requests.cpp and the VM suite test the matching itself).
+        self.assertEqual(self.names('--uid=0,%d' % os.getuid()), [])
+        self.assertEqual(self.names('--unit=no-such.service'), [])
+        self.assertEqual(len(self.names()), 3)
+        result = self.lkmctl('requests', '--uid=no-such-user-here')
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("unknown user 'no-such-user-here'", result.stderr)
+        self.assertEqual(self.lkmctl('requests', '--unit=').returncode, 2)
+
+    def test_requests_table_names_the_cause(self):
+        result = self.lkmctl('requests', '--origin=bus', '--result=loaded', '-l')
+        self.assertSucceeds(result)
+        self.assertIn('CAUSE', result.stdout.splitlines()[0])
+        self.assertRegex(result.stdout, r"fs-vfat .* unknown \(pid \d+ exited before lkmd looked\)")
+
+
+class Why(LkmctlTest):
+    """why: a module back to what caused it, from its record."""
+
+    @classmethod
+    def prepare(cls, env):
+        add_unbound_pci_device(env, E1000_DEVICE, E1000_MODALIAS)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        wait_until(lambda: 'e1000' in cls.env.proc_modules(), 'coldplug to load e1000')
+        cls.lkmctl('load', 'fs-vfat')
+
+    def test_a_dependency_names_the_module_the_request_and_the_caller(self):
+        result = self.lkmctl('why', 'fat')
+        self.assertSucceeds(result)
+        # The simulated /proc has no lkmctl in it: lkmd says it could not look.
+        self.assertRegex(result.stdout,
+                         r"^fat (←|<-) dependency of vfat (←|<-) fs-vfat \(over D-Bus\) (←|<-) "
+                         r"unknown \(pid \d+ exited before lkmd looked\)\n$")
+
+    def test_json_has_the_links_and_the_requester(self):
+        why = self.json_of('why', 'fat')
+        self.assertEqual(why['module'], 'fat')
+        self.assertEqual(why['origin'], 'bus')
+        self.assertEqual([link['kind'] for link in why['chain']],
+                         ['module', 'dependency', 'request', 'requester'])
+        self.assertEqual(why['requester']['known'], False)
+        self.assertEqual(why['requester']['uid'], -1)
+
+    def test_a_coldplugged_module_names_its_device(self):
+        result = self.lkmctl('why', 'e1000')
+        self.assertSucceeds(result)
+        # The simulated device has no subsystem link; the VM suite sees '(pci)'.
+        self.assertRegex(result.stdout, r'^e1000 (←|<-) pci:v00008086d0000100E\S* (←|<-) '
+                         r'coldplug of %s\n$' % E1000_DEVICE)
+
+    def test_a_module_lkmd_did_not_load_has_no_requester(self):
+        why = self.json_of('why', 'ext4_external')
+        self.assertEqual([link['kind'] for link in why['chain']], ['module', 'external'])
+        self.assertIsNone(why['requester'])
+
+    def test_a_module_that_is_not_loaded_is_3(self):
+        self.assertEqual(self.lkmctl('why', 'never_loaded').returncode, 3)
 
 
 class Reload(LkmctlTest):

@@ -71,7 +71,13 @@ TEST(RequestInfoFromProperties, ReadsEveryDocumentedKey) {
         {"Result", std::string("loaded")},
         {"Message", std::string("")},
         {"Modules", std::vector<std::string>{"e1000"}},
+        {"Requester", std::string("pid 9 'udevadm' uid 0")},
+        {"RequesterUid", std::int64_t{0}},
+        {"RequesterUnit", std::string("systemd-udevd.service")},
     });
+    EXPECT_EQ(info.requester.description, "pid 9 'udevadm' uid 0");
+    EXPECT_EQ(info.requester.uid, 0);
+    EXPECT_EQ(info.requester.unit, "systemd-udevd.service");
     EXPECT_EQ(info.request, "pci:v00008086d0000100E");
     EXPECT_EQ(info.origin, "hotplug");
     EXPECT_EQ(info.device, "/devices/pci0000:00/0000:00:03.0");
@@ -100,13 +106,15 @@ TEST_F(Requests, KeepTheDaemonsOrderWithModulesSeparatedByCommas) {
     RequestInfo denied = request("fs-cramfs", "denied", {}, kNoonUsec + 2 * kUsecPerSec);
     denied.origin = "kernel";
     denied.message = "denied by Requests=fs-cram*";
+    denied.requester.description = "pid 7 'mount' uid 0";
     EXPECT_EQ(formatRequestList({request("fs-vfat", "loaded", {"fat", "vfat"}),
                                  request("no_such_module", "not-found", {}, 0), denied},
                                 true),
-              "TIME                         REQUEST         ORIGIN  RESULT     MODULES   DEVICE\n"
+              "TIME                         REQUEST         ORIGIN  RESULT     MODULES   CAUSE\n"
               "Wed 2024-05-01 12:00:00 UTC  fs-vfat         bus     loaded     fat,vfat  -\n"
               "-                            no_such_module  bus     not-found  -         -\n"
-              "Wed 2024-05-01 12:00:02 UTC  fs-cramfs       kernel  denied     -         -\n"
+              "Wed 2024-05-01 12:00:02 UTC  fs-cramfs       kernel  denied     -         pid 7 "
+              "'mount' uid 0\n"
               "\n"
               "3 requests listed.\n");
 }
@@ -141,7 +149,8 @@ TEST_F(Requests, JsonHasTheDocumentedKeysInOrder) {
     EXPECT_EQ(json[0].dump(),
               R"({"request":"broken","origin":"bus","device":"","time":"2024-05-01T12:00:00Z",)"
               R"("time_usec":1714564800250000,"duration_usec":1500,"result":"failed",)"
-              R"("message":"could not insert 'broken': No such device","modules":[]})");
+              R"("message":"could not insert 'broken': No such device","modules":[],)"
+              R"("requester":"","requester_uid":-1,"requester_unit":""})");
 }
 
 TEST_F(Requests, JsonKeepsTheOrderAndSaysNullForAnUnknownTime) {

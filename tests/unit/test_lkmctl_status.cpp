@@ -190,7 +190,8 @@ TEST_F(Monitor, JsonIsOneObjectPerEventWithTheRequestsKeys) {
               R"({"event":"request","time":"2024-05-01T12:00:01Z","time_usec":1714564801000000,)"
               R"("request":"fs-vfat","origin":"kernel","device":"",)"
               R"("arrived_at":"2024-05-01T12:00:00Z","arrived_at_usec":1714564800000000,)"
-              R"("duration_usec":12000,"result":"loaded","message":"","modules":[]})"
+              R"("duration_usec":12000,"result":"loaded","message":"","modules":[],"requester":"",)"
+              R"("requester_uid":-1,"requester_unit":""})"
               "\n");
     MonitorEvent unloaded{MonitorEvent::Kind::Unloaded, kNoonUsec, {}, "vfat", {}, "idle"};
     EXPECT_EQ(monitorEventJson(unloaded).dump(),
@@ -219,6 +220,42 @@ TEST(SelectRequests, FiltersByOriginResultAndTime) {
     filter.results = {"denied", "failed"};
     EXPECT_EQ(selectRequests(all, filter, 0).size(), 1u);
     EXPECT_TRUE(selectRequests(all, filter, kNoonUsec).empty());
+}
+
+TEST(SelectRequests, FiltersByRequesterUidAndUnit) {
+    RequestInfo root = answered("fs-vfat", "loaded", 1);
+    root.requester.uid = 0;
+    root.requester.unit = "session-3.scope";
+    RequestInfo user = answered("net-pf-38", "loaded", 1);
+    user.requester.uid = 1000;
+    user.requester.unit = "user@1000.service";
+    RequestInfo unknown = answered("fs-hfs", "not-found", 1);  // uid -1: no requester known
+    const std::vector<RequestInfo> all = {root, user, unknown};
+    RequestFilter filter;
+    filter.uids = {1000};
+    ASSERT_EQ(selectRequests(all, filter, 0).size(), 1u);
+    EXPECT_EQ(selectRequests(all, filter, 0)[0].request, "net-pf-38");
+    filter.uids = {0, 1000};
+    EXPECT_EQ(selectRequests(all, filter, 0).size(), 2u);
+    filter.units = {"session-3.scope"};
+    ASSERT_EQ(selectRequests(all, filter, 0).size(), 1u);
+    EXPECT_EQ(selectRequests(all, filter, 0)[0].request, "fs-vfat");
+    filter.uids = {65534};
+    EXPECT_TRUE(selectRequests(all, filter, 0).empty());
+}
+
+TEST(CliArgs, ReadsUidsAsNumbersOrUserNames) {
+    const ParseResult parsed =
+        parseArguments({"requests", "--uid=0,root,1000", "--unit=a.service"});
+    ASSERT_EQ(parsed.error, "");
+    EXPECT_EQ(parsed.args.filter.uids, (std::vector<std::int64_t>{0, 0, 1000}));
+    EXPECT_EQ(parsed.args.filter.units, std::vector<std::string>{"a.service"});
+    EXPECT_EQ(parseArguments({"requests", "--uid=-1"}).error,
+              "unknown user '-1' (a uid or a user name)");
+    EXPECT_EQ(parseArguments({"requests", "--uid=1,"}).error,
+              "unknown user '(empty)' (a uid or a user name)");
+    EXPECT_EQ(parseArguments({"list", "--unit=a.service"}).error,
+              "--origin, --result, --since, --uid and --unit only apply to requests");
 }
 
 TEST_F(TimeSpec, UnderstandsJournalctlsSinceForms) {
@@ -309,7 +346,7 @@ TEST(Flags, FiltersOnlyApplyToRequestsAndAreChecked) {
     EXPECT_EQ(args.filter.results, std::vector<std::string>{"failed"});
     EXPECT_EQ(args.filter.since, "today");
     EXPECT_EQ(parseArguments({"list", "--origin=kernel"}).error,
-              "--origin, --result and --since only apply to requests");
+              "--origin, --result, --since, --uid and --unit only apply to requests");
     EXPECT_EQ(parseArguments({"requests", "--origin=udev"}).error,
               "unknown origin 'udev' (kernel, bus, hotplug or coldplug)");
     EXPECT_EQ(parseArguments({"requests", "--result=ok"}).error,
