@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from guest import (
-    VM_LIB, Guest, GuestError, Initramfs, _which, guest_file, make_vfat_image, module_closure,
+    VM_LIB, Guest, GuestError, Initramfs, _which, compile_static, guest_file, make_vfat_image,
+    module_closure,
 )
 from kernel import REPO_ROOT, get_kernel
 from rootfs import BOOT_MODULES, DEB_GUEST_PATH, RELEASE_KERNELS, Rootfs
@@ -71,6 +72,10 @@ class SystemdGuest(Guest):
                 payload.file(guest_path, data[0], mode=data[1])
             elif kind == "text":
                 payload.text(guest_path, data[0], mode=data[1])
+            elif kind == "cprog":
+                binary = self._tmp / f"cprog-{Path(guest_path).name}"
+                compile_static(data[0], binary, data[1])
+                payload.file(guest_path, binary, mode=0o755)
             elif kind == "vfat":
                 img = self._tmp / f"vfat-{len(list(self._tmp.glob('vfat-*')))}.img"
                 make_vfat_image(img, size_mib=data[0], files=data[1])

@@ -408,7 +408,7 @@ def main() -> None:
             expect(rc == 1 and out.startswith("lkmctl: cannot pin 'nls_cp855': "), out)
             rc, out = g.run("dbus-send --system --print-reply --dest=org.lkmd1 /org/lkmd1 "
                             "org.lkmd1.Manager.SetModulePinned string:nls_cp855 boolean:true 2>&1")
-            expect(rc != 0 and "org.lkmd1.Error.NotLoaded" in out, out)
+            expect(rc != 0 and "org.lkmd1.Error.External" in out, out)
             t_unpin = uptime()
             expect(lkmctl("unpin nls_cp852") == "Unpinned nls_cp852.\n", "unpin nls_cp852")
             took = wait_gone(["nls_cp852"], 10, since=t_unpin)

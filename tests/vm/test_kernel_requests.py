@@ -246,7 +246,7 @@ def main() -> None:
             expect(only(new, "nls_ascii")["modules"] == ["nls_ascii"], describe(new))
             table = lkmctl(g, "requests")
             expect(table.splitlines()[0].split() == ["TIME", "REQUEST", "ORIGIN", "RESULT",
-                                                     "MODULES"], f"table header:\n{table}")
+                                                     "MODULES", "CAUSE"], f"table header:\n{table}")
             expect(re.search(r"\sfs-vfat\s+kernel\s+loaded\s", table), table)
 
         @s.scenario("mount -t ntfs3: ntfs3 loaded for fs-ntfs3, origin kernel")

@@ -78,6 +78,8 @@ def main() -> None:
             expect(found, f"lkmd has no request {name!r}")
             return found[-1]
 
+        ARROW = "(?:←|<-)"  # lkmctl why: "←" in a UTF-8 locale
+
         def who(record: dict) -> str:
             keys = ("RequesterKnown", "RequesterPid", "RequesterComm", "RequesterUid",
                     "RequesterUnit", "RequesterUserNamespace", "RequesterCallSite",
@@ -112,6 +114,15 @@ def main() -> None:
             expect(m["RequesterExe"] == VMTOOLS, f"exe {m['RequesterExe']!r}")
             expect(m["RequesterUserNamespace"] == "other", who(m))
             expect("alg_bind" in m["RequesterCallSite"], f"call site {m['RequesterCallSite']!r}")
+            # What an administrator reads: lkmctl why, and requests filtered by that uid.
+            why = g.check("lkmctl --no-pager why algif_aead").strip()
+            comment("lkmctl why algif_aead: " + why)
+            expect(re.fullmatch(rf"algif_aead {ARROW} algif-aead {ARROW} pid {pid} 'lkmd-vmtools' uid 1000 "
+                                r"(\(\S+\) )?in a user namespace, called from \S*alg_bind\S*",
+                                why), f"lkmctl why algif_aead: {why!r}")
+            listed = json.loads(g.check("lkmctl --json=short requests --uid=1000"))
+            expect([r["request"] for r in listed] == ["algif-aead"] and
+                   listed[0]["requester_uid"] == 1000, f"requests --uid=1000: {listed}")
 
         @s.scenario("mount -t vfat: fat is a dependency of vfat for fs-vfat, asked by 'mount' "
                     "from get_fs_type")
@@ -128,6 +139,11 @@ def main() -> None:
                 expect(m["RequesterCallSite"] == "get_fs_type", who(m))
                 expect(m["RequesterUid"] == 0 and m["RequesterUserNamespace"] == "initial",
                        who(m))
+            why = g.check("lkmctl --no-pager why fat").strip()
+            comment("lkmctl why fat: " + why)
+            expect(re.fullmatch(rf"fat {ARROW} dependency of vfat {ARROW} fs-vfat {ARROW} pid {pid} 'mount' uid 0"
+                                r"( \(\S+\))?, called from get_fs_type", why),
+                   f"lkmctl why fat: {why!r}")
             g.check("umount /mnt/v")
 
         @s.scenario("two users ask for one AF_ALG type at once: one insertion, both recorded")
@@ -169,6 +185,9 @@ def main() -> None:
             m = module("e1000")
             expect(m["Origin"] == "hotplug" and m["Device"] == nic and m["Subsystem"] == "pci",
                    f"{m}")
+            why = g.check("lkmctl --no-pager why e1000").strip()
+            expect(re.search(rf" {ARROW} hotplug of {re.escape(nic)} \(pci\)$", why),
+                   f"lkmctl why e1000: {why!r}")
             g.check("lkmctl load dummy")
             d = module("dummy")
             comment("dummy: " + who(d))
