@@ -21,6 +21,8 @@ enum class Command {
     Pin,
     Unpin,
     Reload,
+    Explain,
+    PolicySuggest,  // "policy suggest"
 };
 
 // --json=MODE. Auto is -j: pretty on a terminal, short otherwise, as in systemd's tools.
@@ -35,7 +37,7 @@ struct RequestFilter {
 
 struct CliArgs {
     Command command = Command::None;
-    std::string module;  // the argument of info, load, unload, pin and unpin
+    std::string module;  // the argument of info, load, unload, pin, unpin and explain
     JsonMode json = JsonMode::Off;
     bool legend = true;
     bool full = false;        // -l: never cut a column
