@@ -14,7 +14,7 @@ namespace lkmd {
 // The load history and its file (STATE_DIR/history). A new entry is written at once, off the
 // loop; counts and times of known entries at most once a minute and at stop: a busy host's
 // requests never turn into a write each. Nothing here ever stops lkmd from serving: a file it
-// cannot read starts an empty history, one it cannot write is tried again later.
+// cannot read starts an empty history, one it cannot write is tried again at the next change.
 class HistoryKeeper {
 public:
     static constexpr std::uint64_t kCoalesceUsec = 60ULL * 1000 * 1000;
