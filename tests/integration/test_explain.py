@@ -102,6 +102,26 @@ class Explain(PolicyTest):
         self.assertEqual({j['requester']: j['verdict'] for j in data['judgements']}['root'],
                          'refused')
 
+    def test_the_records_carry_the_documented_keys(self):
+        explanation = self.env.busctl_json('Explain', 's', 'fs-vfat', unprivileged=True)[0]
+        self.assertEqual(set(explanation), {'Request', 'Lookup', 'Modules', 'HiddenByBlacklist',
+                                            'Steps', 'Rules', 'Judgements', 'IdleTimeoutUsec',
+                                            'IdleTimeout'})
+        step = explanation['Steps']['data'][0]
+        self.assertEqual(set(step), {'Module', 'For', 'Role', 'State', 'Options',
+                                     'InstallCommand'})
+        judgement = explanation['Judgements']['data'][0]
+        self.assertEqual(set(judgement), {'Requester', 'Verdict', 'Because'})
+        rule = self.env.busctl_json('Explain', 's', 'fs-cramfs')[0]['Rules']['data'][0]
+        self.assertEqual({key: value['data'] for key, value in rule.items()},
+                         {'Where': self.conf() + ':2', 'Text': '[Deny] Requests=fs-cramfs',
+                          'Reason': '', 'Mode': 'enforce'})
+        suggestions = self.env.busctl_json('SuggestAllowList', unprivileged=True)[0]
+        self.assertTrue(suggestions)
+        self.assertEqual(set(suggestions[0]), {'Name', 'Source', 'Origin', 'Modules', 'Requester',
+                                               'Count', 'FirstUsec', 'LastUsec', 'RefusedBy',
+                                               'LoadedAs'})
+
     def test_a_bad_name_is_refused_by_lkmd_as_invalid(self):
         out = self.env.call('Explain', 'string:a/b', unprivileged=True)
         self.assertIn('org.lkmd1.Error.InvalidName', out.stderr)
