@@ -151,4 +151,31 @@ int getModule(sd_bus *bus, const std::string &name, ModuleInfo &module, BusFailu
         failure);
 }
 
+int explainName(sd_bus *bus, const std::string &name, ExplainInfo &info, BusFailure &failure) {
+    return callAndRead(
+        bus, "Explain", name.c_str(),
+        [&](sd_bus_message *reply) {
+            PropertyMap properties;
+            RecordLists lists;
+            const int r = readPropertyMap(reply, properties, &lists);
+            if (r >= 0)
+                info = explainInfoFromProperties(properties, lists);
+            return r;
+        },
+        failure);
+}
+
+int suggestAllowList(sd_bus *bus, std::vector<SuggestionInfo> &suggestions, BusFailure &failure) {
+    return callAndRead(
+        bus, "SuggestAllowList", nullptr,
+        [&](sd_bus_message *reply) {
+            std::vector<PropertyMap> records;
+            const int r = readPropertyMapList(reply, records);
+            for (const PropertyMap &record : records)
+                suggestions.push_back(suggestionFromProperties(record));
+            return r;
+        },
+        failure);
+}
+
 }  // namespace lkmd::client

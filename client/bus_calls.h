@@ -11,9 +11,11 @@
 #include "bus_failure.h"
 #include "bus_handles.h"
 #include "cli_args.h"
+#include "explain_output.h"
 #include "module_info.h"
 #include "property_map.h"
 #include "request_info.h"
+#include "suggest_output.h"
 
 namespace lkmd::client {
 
@@ -46,5 +48,7 @@ int getManagerProperties(sd_bus *bus, PropertyMap &properties, BusFailure &failu
 int listModules(sd_bus *bus, std::vector<ModuleInfo> &modules, BusFailure &failure);
 int listRequests(sd_bus *bus, std::vector<RequestInfo> &requests, BusFailure &failure);
 int getModule(sd_bus *bus, const std::string &name, ModuleInfo &module, BusFailure &failure);
+int explainName(sd_bus *bus, const std::string &name, ExplainInfo &info, BusFailure &failure);
+int suggestAllowList(sd_bus *bus, std::vector<SuggestionInfo> &suggestions, BusFailure &failure);
 
 }  // namespace lkmd::client

@@ -73,6 +73,10 @@ std::string whatFailed(Command command, std::string_view module) {
             return "monitor lkmd";
         case Command::Status:
             return "show lkmd's status";
+        case Command::Explain:
+            return "explain " + quoteEscaped(module);
+        case Command::PolicySuggest:
+            return "suggest an allow-list";
         default:
             return "list modules";
     }
@@ -108,10 +112,12 @@ std::string reason(Command command, const BusFailure &failure) {
             return "permission denied: " + failure.message;
         return "permission denied (needs CAP_SYS_MODULE or root)";
     }
-    // An lkmd older than lkmctl: load --autoclean (LoadModuleEx), pin and unpin (SetModulePinned)
-    // use calls it may not have. Elsewhere sd-bus's message names the method, which is enough.
+    // An lkmd older than lkmctl: load --autoclean (LoadModuleEx), pin and unpin (SetModulePinned),
+    // explain and policy suggest use calls it may not have. Elsewhere sd-bus's message names the
+    // method, which is enough.
     if (failure.name == "org.freedesktop.DBus.Error.UnknownMethod" &&
-        (command == Command::Load || command == Command::Pin || command == Command::Unpin))
+        (command == Command::Load || command == Command::Pin || command == Command::Unpin ||
+         command == Command::Explain || command == Command::PolicySuggest))
         return "this version of lkmd does not support it";
     // sd_bus_call() names its own ETIMEDOUT so; the daemon may still finish the load.
     if (failure.name == "org.freedesktop.DBus.Error.Timeout")

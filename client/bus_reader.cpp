@@ -152,6 +152,15 @@ int readRecordList(sd_bus_message *message, std::vector<Record> &records,
 }  // namespace
 
 int readPropertyMap(sd_bus_message *message, PropertyMap &properties) {
+    return readPropertyMap(message, properties, nullptr);
+}
+
+int readPropertyMapList(sd_bus_message *message, std::vector<PropertyMap> &records) {
+    return readRecordList(
+        message, records, +[](const PropertyMap &record) { return record; });
+}
+
+int readPropertyMap(sd_bus_message *message, PropertyMap &properties, RecordLists *lists) {
     int r = sd_bus_message_enter_container(message, SD_BUS_TYPE_ARRAY, "{sv}");
     if (r <= 0)
         return r;
@@ -178,7 +187,14 @@ int readPropertyMap(sd_bus_message *message, PropertyMap &properties) {
             return r;
 
         std::optional<PropertyValue> value;
-        r = readVariantContent(message, contents, value);
+        if (lists != nullptr && std::string_view(contents) == "aa{sv}") {
+            std::vector<PropertyMap> records;
+            r = readPropertyMapList(message, records);
+            if (r >= 0)
+                lists->insert_or_assign(name, std::move(records));
+        } else {
+            r = readVariantContent(message, contents, value);
+        }
         if (r < 0)
             return r;
         if (value)

@@ -21,13 +21,24 @@ struct CommandName {
 };
 
 constexpr std::array kCommands = {
-    CommandName{"status", Command::Status},     CommandName{"list", Command::List},
-    CommandName{"requests", Command::Requests}, CommandName{"monitor", Command::Monitor},
-    CommandName{"info", Command::Info},         CommandName{"why", Command::Why},
-    CommandName{"load", Command::Load},         CommandName{"unload", Command::Unload},
-    CommandName{"pin", Command::Pin},           CommandName{"unpin", Command::Unpin},
-    CommandName{"reload", Command::Reload},     CommandName{"help", Command::Help},
+    CommandName{"status", Command::Status},
+    CommandName{"list", Command::List},
+    CommandName{"requests", Command::Requests},
+    CommandName{"monitor", Command::Monitor},
+    CommandName{"info", Command::Info},
+    CommandName{"why", Command::Why},
+    CommandName{"load", Command::Load},
+    CommandName{"unload", Command::Unload},
+    CommandName{"pin", Command::Pin},
+    CommandName{"unpin", Command::Unpin},
+    CommandName{"reload", Command::Reload},
+    CommandName{"explain", Command::Explain},
+    CommandName{"policy", Command::PolicySuggest},
+    CommandName{"help", Command::Help},
 };
+
+// The verbs after "policy"; one so far.
+constexpr std::array<std::string_view, 1> kPolicyVerbs = {"suggest"};
 
 constexpr std::array<std::string_view, 4> kOrigins = {"kernel", "bus", "hotplug", "coldplug"};
 constexpr std::array<std::string_view, 6> kResults = {"loaded",    "present", "denied",
@@ -161,6 +172,7 @@ bool takesModule(Command command) {
         case Command::Unload:
         case Command::Pin:
         case Command::Unpin:
+        case Command::Explain:
             return true;
         default:
             return false;
@@ -286,6 +298,14 @@ ParseResult parseArguments(const std::vector<std::string_view> &args) {
     if (!parsed.host.empty() && !parsed.machine.empty())
         return failure("--host and --machine cannot be used together");
 
+    if (parsed.command == Command::PolicySuggest) {
+        if (positional.size() < 2)
+            return failure("missing verb after 'policy' (suggest)");
+        if (std::find(kPolicyVerbs.begin(), kPolicyVerbs.end(), positional[1]) ==
+            kPolicyVerbs.end())
+            return failure("unknown policy verb " + quoteEscaped(positional[1]) + " (suggest)");
+        positional.erase(positional.begin());
+    }
     const std::size_t expected = takesModule(parsed.command) ? 2 : 1;
     if (positional.size() < expected)
         return failure("missing module name after " + quoteEscaped(positional[0]));
@@ -313,6 +333,8 @@ std::string helpText() {
            "  pin MODULE      Keep a module lkmd loaded from being unloaded when idle\n"
            "  unpin MODULE    Let lkmd unload a pinned module again when idle\n"
            "  reload          Make lkmd read its configuration again\n"
+           "  explain NAME    Show what a load of NAME would do and what the policy says\n"
+           "  policy suggest  Print an allow-list drop-in from what this host has loaded\n"
            "  help            Show this help\n"
            "\n"
            "Options:\n"

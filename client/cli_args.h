@@ -23,6 +23,8 @@ enum class Command {
     Unpin,
     Reload,
     Why,
+    Explain,
+    PolicySuggest,  // "policy suggest"
 };
 
 // --json=MODE. Auto is -j: pretty on a terminal, short otherwise, as in systemd's tools.
@@ -39,7 +41,7 @@ struct RequestFilter {
 
 struct CliArgs {
     Command command = Command::None;
-    std::string module;  // the argument of info, why, load, unload, pin and unpin
+    std::string module;  // the argument of info, why, load, unload, pin, unpin and explain
     JsonMode json = JsonMode::Off;
     bool legend = true;
     bool full = false;        // -l: never cut a column

@@ -96,6 +96,10 @@ public:
                 return setPinned(false);
             case Command::Reload:
                 return reload();
+            case Command::Explain:
+                return explain();
+            case Command::PolicySuggest:
+                return suggest();
             case Command::None:
             case Command::Help:
             case Command::Version:
@@ -298,6 +302,28 @@ private:
         return kExitSuccess;
     }
 
+    int explain() {
+        ExplainInfo info;
+        BusFailure failure;
+        if (explainName(bus_, args_.module, info, failure) < 0)
+            return fail(failure);
+        page();
+        print(json() ? dumpJson(explanationJson(info), json_)
+                     : formatExplanation(info, style_.colors));
+        return kExitSuccess;
+    }
+
+    // No pager: the drop-in is meant to be redirected into a file.
+    int suggest() {
+        std::vector<SuggestionInfo> suggestions;
+        BusFailure failure;
+        if (suggestAllowList(bus_, suggestions, failure) < 0)
+            return fail(failure);
+        print(json() ? dumpJson(suggestionsJson(suggestions), json_)
+                     : formatAllowListDropIn(suggestions, realtimeNowUsec(), LKMD_CONFIG_DIR));
+        return kExitSuccess;
+    }
+
     const CliArgs &args_;
     sd_bus *bus_;
     std::string place_;
@@ -354,8 +380,9 @@ int run(int argc, char **argv) {
     // The daemon checks names too; checking here spares the round trip and gives the same words.
     // Where a module is expected, a '.' is refused: libkmod would cut the name there.
     if (takesModule(args.command)) {
-        const char *why = args.command == Command::Load ? whyInvalidRequestName(args.module)
-                                                        : whyInvalidModuleReference(args.module);
+        const bool request = args.command == Command::Load || args.command == Command::Explain;
+        const char *why =
+            request ? whyInvalidRequestName(args.module) : whyInvalidModuleReference(args.module);
         if (why != nullptr) {
             std::fprintf(stderr, "lkmctl: invalid module name %s: %s\n",
                          quoteEscaped(args.module).c_str(), why);

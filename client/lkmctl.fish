@@ -21,7 +21,7 @@ function __lkmctl_available_modules
         -o -name '*.ko.gz' \) -printf '%f\n' 2>/dev/null | string replace -r '\.ko(\.(xz|zst|gz))?$' '' | sort -u
 end
 
-set -l __lkmctl_commands status list requests monitor info why load unload pin unpin reload help
+set -l __lkmctl_commands status list requests monitor info why load unload pin unpin reload explain policy help
 
 complete -c lkmctl -f
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a status -d 'Show whether lkmd runs, its configuration and its counts'
@@ -35,10 +35,13 @@ complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a un
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a pin -d 'Keep a module loaded when idle'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a unpin -d 'Let lkmd unload a pinned module when idle'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a reload -d 'Make lkmd read its configuration again'
+complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a explain -d 'Show what a load would do and what the policy says'
+complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a policy -d 'Print an allow-list drop-in (policy suggest)'
 complete -c lkmctl -n "not __fish_seen_subcommand_from $__lkmctl_commands" -a help -d 'Show the help'
 
 complete -c lkmctl -n "__fish_seen_subcommand_from info why unload pin unpin" -a '(__lkmctl_loaded_modules)' -d 'loaded module'
-complete -c lkmctl -n "__fish_seen_subcommand_from load" -a '(__lkmctl_available_modules)' -d module
+complete -c lkmctl -n "__fish_seen_subcommand_from load explain" -a '(__lkmctl_available_modules)' -d module
+complete -c lkmctl -n "__fish_seen_subcommand_from policy; and not __fish_seen_subcommand_from suggest" -a suggest -d 'Print an allow-list drop-in'
 
 complete -c lkmctl -s h -l help -d 'Show the help and exit'
 complete -c lkmctl -l version -d 'Show the version and exit'

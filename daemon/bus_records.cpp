@@ -2,7 +2,6 @@
 #include "bus_records.h"
 
 namespace lkmd {
-namespace {
 
 int appendString(sd_bus_message *m, const char *key, const std::string &value) {
     return sd_bus_message_append(m, "{sv}", key, "s", value.c_str());
@@ -27,6 +26,8 @@ int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::
         r = sd_bus_message_close_container(m);
     return r;
 }
+
+namespace {
 
 // The Requester* keys documented in org.lkmd1.Manager.xml.
 int appendRequester(sd_bus_message *m, const Requester &who) {

@@ -13,6 +13,10 @@
 
 namespace lkmd {
 
+// One {sv} entry of an a{sv} record.
+int appendString(sd_bus_message *m, const char *key, const std::string &value);
+int appendStringList(sd_bus_message *m, const char *key, const std::vector<std::string> &values);
+
 // The a{sv} records documented in org.lkmd1.Manager.xml. Each returns 0 or a negative errno.
 int appendModuleRecord(sd_bus_message *m, const ModuleView &module, const ModuleBindings *bindings,
                        const AutocleanStatus &fate);

@@ -97,6 +97,11 @@ const sd_bus_vtable BusService::kVtable[] = {
                             BusService::onGetModule, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListRequests", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", requests),
                             BusService::onListRequests, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Explain", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{sv}", explanation),
+                            BusService::onExplain, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SuggestAllowList", SD_BUS_NO_ARGS,
+                            SD_BUS_RESULT("aa{sv}", suggestions), BusService::onSuggestAllowList,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleLoaded", SD_BUS_ARGS("s", name, "s", origin), 0),
     SD_BUS_SIGNAL_WITH_ARGS("ModuleUnloaded", SD_BUS_ARGS("s", name, "s", reason), 0),
     SD_BUS_SIGNAL_WITH_ARGS("RequestAnswered", SD_BUS_ARGS("a{sv}", request), 0),
@@ -106,13 +111,10 @@ const sd_bus_vtable BusService::kVtable[] = {
 BusService::BusService(sd_bus *bus, BusServices services)
     : bus_(bus), services_(services), authorization_(bus) {
     services_.events.add(this);
-    services_.requests.setListener(
-        [this](const RequestRecord &record) { requestAnswered(record); });
 }
 
 BusService::~BusService() {
     services_.events.remove(this);
-    services_.requests.setListener({});
 }
 
 int BusService::start() {

@@ -10,6 +10,8 @@
 
 #include "authorization.h"
 #include "autoclean.h"
+#include "load_coordinator.h"
+#include "load_history.h"
 #include "loader.h"
 #include "metrics.h"
 #include "module_events.h"
@@ -35,6 +37,9 @@ struct BusServices {
     const Metrics &metrics;
     const KernelState &kernel;
     const ServiceStatus &status;
+    ModuleBackend &backend;  // the loop's, for Explain
+    const LoadCoordinator &coordinator;
+    const LoadHistory &history;
 };
 
 // org.lkmd1.Manager on the bus: validate, authorize (CAP_SYS_MODULE or polkit), act, reply; lkmd's
@@ -56,6 +61,7 @@ public:
 
     void moduleLoaded(const std::string &module, Origin origin) override;
     void moduleUnloaded(const std::string &module, const std::string &reason) override;
+    // Emits RequestAnswered; the root calls it from the request log's listener.
     void requestAnswered(const RequestRecord &record);
     const ServiceStatus &status() const { return services_.status; }
     // After a reload, successful or not: the status properties that may have changed.
@@ -76,6 +82,9 @@ private:
     static int onListModules(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *error);
     static int onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    // In bus_explain.cpp.
+    static int onExplain(sd_bus_message *message, void *userdata, sd_bus_error *error);
+    static int onSuggestAllowList(sd_bus_message *message, void *userdata, sd_bus_error *error);
     // The module a name stands for (resolve() of ModuleQueries), or an error set in *error.
     int resolveModule(const std::string &name, std::string *module, sd_bus_error *error) const;
 

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "event_scheduler.h"
 #include "fallback_writer.h"
+#include "history_keeper.h"
 #include "hotplug_sources.h"
 #include "load_coordinator.h"
 #include "loader.h"
@@ -87,6 +88,7 @@ public:
         if (r < 0)
             return fail("Could not open the module index", r);
         restoreState();
+        restoreHistory();
         r = connectBus();
         if (r < 0)
             return r;
@@ -136,6 +138,8 @@ private:
         unloader_ = std::make_unique<Unloader>(*loopBackend_, *coordinator_, *pool_, registry_,
                                                *probe_, events_, &metrics_);
         queries_ = std::make_unique<ModuleQueries>(*loopBackend_, registry_, *kernel_);
+        history_ =
+            std::make_unique<HistoryKeeper>(options_.stateDir / "history", *pool_, *scheduler_);
 
         std::vector<ConfigDiagnostic> diagnostics;
         Config config = loadConfig(configSearch(options_), &diagnostics);
@@ -192,6 +196,23 @@ private:
         autoclean_->refresh();
     }
 
+    // What this host needed before, for lkmctl policy suggest. Never fatal: without a state dir
+    // the history lives in memory and each write failure is logged.
+    void restoreHistory() {
+        std::error_code ec;
+        std::filesystem::create_directories(options_.stateDir, ec);
+        if (ec)
+            logger("lkmd")->warn("Could not create '{}': {}, ignoring", options_.stateDir.string(),
+                                 ec.message());
+        if (const std::string problem = history_->restore(); !problem.empty())
+            logger("lkmd")->warn("{}", problem);
+        requests_.setListener([this](const RequestRecord &record) {
+            history_->note(record);
+            if (service_)
+                service_->requestAnswered(record);
+        });
+    }
+
     int connectBus() {
         sd_bus *raw = nullptr;
         int r = sd_bus_open_system(&raw);  // honours DBUS_SYSTEM_BUS_ADDRESS
@@ -199,9 +220,9 @@ private:
             return fail("Could not connect to the system bus", r);
         bus_.reset(raw);
         service_ = std::make_unique<BusService>(
-            bus_.get(),
-            BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_, requests_, events_,
-                        options_.procfs, metrics_, *kernel_, status_});
+            bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
+                                    requests_, events_, options_.procfs, metrics_, *kernel_,
+                                    status_, *loopBackend_, *coordinator_, history_->history()});
         service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
         r = service_->start();
         if (r < 0)
@@ -277,6 +298,8 @@ private:
         const int r = sd_event_loop(event_.get());
         if (stateFile_->flush() < 0)
             logger("lkmd")->warn("Could not write '{}' at exit", stateFile_->path().string());
+        if (history_->flush() < 0)
+            logger("lkmd")->warn("Could not write '{}' at exit", history_->path().string());
         return r < 0 ? fail("Event loop failed", r) : EXIT_SUCCESS;
     }
 
@@ -393,6 +416,7 @@ private:
     std::unique_ptr<UseProbe> probe_;
     std::unique_ptr<Unloader> unloader_;
     std::unique_ptr<ModuleQueries> queries_;
+    std::unique_ptr<HistoryKeeper> history_;
     std::unique_ptr<Autoclean> autoclean_;
     std::unique_ptr<FallbackWriter> fallback_;
     std::unique_ptr<HotplugSources> hotplug_;

@@ -36,6 +36,7 @@ public:
     ~Autoclean() override;
 
     void setSettings(AutocleanSettings settings);
+    const AutocleanSettings &settings() const { return settings_; }
     // Something changed what may be cleaned (a pin, a setting): look when due.
     void refresh() { arm(); }
     // Reads the facts now (in a job) and acts on them when they come back.

@@ -54,6 +54,7 @@ bool LoadHistory::add(const std::string &name, const RequestRecord &record,
     entry.who = std::move(who);
     ++entry.count;
     entry.lastUsec = record.timeUsec;
+    ++changes_;
     return fresh;
 }
 

@@ -35,6 +35,8 @@ public:
     bool note(const RequestRecord &record);
 
     const std::map<std::string, HistoryEntry> &entries() const { return entries_; }
+    // Grows with every change: whether there is anything new to write.
+    std::uint64_t changes() const { return changes_; }
 
     std::string serialize() const;
     // Takes back what serialize() wrote; entries a serialize() could not have written are
@@ -46,6 +48,7 @@ private:
              std::string who);
 
     std::map<std::string, HistoryEntry> entries_;
+    std::uint64_t changes_ = 0;
 };
 
 }  // namespace lkmd

@@ -41,7 +41,8 @@ public:
     static constexpr std::size_t kCapacity = 256;
     using Listener = std::function<void(const RequestRecord &)>;
 
-    // Told of every record as it is added (the bus's RequestAnswered); one listener.
+    // Told of every record as it is added; one listener, the root's, which notes the load
+    // history and has the bus emit RequestAnswered.
     void setListener(Listener listener) { listener_ = std::move(listener); }
 
     void add(RequestRecord record);

@@ -133,6 +133,8 @@ class BusEnv:
         self.config_dir = os.path.join(self.dir, 'etc')
         self.request_socket = os.path.join(self.runtime_dir, 'kernel-request.sock')
         self.log_path = os.path.join(self.dir, 'lkmd.log')
+        # Never the host's /var/lib/lkmd: the load history of a test stays in its world.
+        self.state_dir = os.path.join(self.dir, 'state')
         self.daemon = subprocess.Popen(
             [self.lkmd_path(), '--fake-kernel=' + self.world,
              '--procfs=' + os.path.join(self.dir, 'proc'),
@@ -140,6 +142,7 @@ class BusEnv:
              '--config-dir=' + self.config_dir,
              '--vendor-config-dir=' + os.path.join(self.dir, 'lib'),
              '--modprobe-d-dir=' + os.path.join(self.dir, 'modprobe.d'), '--log-level=debug',
+             '--state-dir=' + self.state_dir,
              *extra_args],
             stdout=subprocess.DEVNULL, stderr=self._open(self.log_path, 'a'), env=self.env)
         self._wait_for(self.name_has_owner, 'lkmd to own org.lkmd1')

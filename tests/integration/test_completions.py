@@ -108,6 +108,11 @@ class Bash(CompletionTest):
         self.assertEqual(self.complete('load', 'vfat', ''), [])
         self.assertEqual(self.complete('list', ''), [])
 
+    def test_completes_module_files_for_explain_and_the_verb_of_policy(self):
+        self.assertEqual(self.complete('explain', ''), ['dummy', 'fat', 'nls_cp437', 'vfat'])
+        self.assertEqual(self.complete('policy', ''), ['suggest'])
+        self.assertEqual(self.complete('policy', 'suggest', ''), [])
+
     def test_offers_nothing_without_proc_modules(self):
         os.unlink(self.world.proc_modules)
         self.assertEqual(self.complete('unload', ''), [])
@@ -145,6 +150,8 @@ class Fish(CompletionTest):
         self.assertEqual(self.complete('lkmctl unload '), ['fat', 'vfat'])
         self.assertEqual(self.complete('lkmctl info v'), ['vfat'])
         self.assertEqual(self.complete('lkmctl load '), ['dummy', 'fat', 'nls_cp437', 'vfat'])
+        self.assertEqual(self.complete('lkmctl explain '), ['dummy', 'fat', 'nls_cp437', 'vfat'])
+        self.assertEqual(self.complete('lkmctl policy '), ['suggest'])
         self.assertEqual(self.complete('lkmctl --json='),
                          ['--json=off', '--json=pretty', '--json=short'])
 
@@ -199,6 +206,10 @@ class Zsh(CompletionTest):
 
     def test_completes_a_module_file_for_load(self):
         self.assertCompletes('lkmctl load nls', 'lkmctl load nls_cp437 ')
+
+    def test_completes_explain_and_policy_suggest(self):
+        self.assertCompletes('lkmctl explain nls', 'lkmctl explain nls_cp437 ')
+        self.assertCompletes('lkmctl policy sug', 'lkmctl policy suggest ')
 
     def test_completes_option_values(self):
         self.assertCompletes('lkmctl --json=sh', 'lkmctl --json=short ')
