@@ -229,6 +229,59 @@ def main() -> None:
             g.check("/usr/sbin/nft delete table inet t")
             remove_drop_ins()
 
+        @s.scenario("lkmctl explain names the rule with file:line; policy suggest, audit, then "
+                    "enforce: the host's own mount still works, a request outside the list is "
+                    "refused naming Mode='s line")
+        def _():
+            remove_drop_ins()
+            write_drop_in("20-deny-sctp.conf", "[Deny]\nModules=sctp\n")
+            out = g.check("lkmctl --no-pager explain sctp")
+            comment("lkmctl explain sctp:\n" + out)
+            expect(f"{CONF_D}/20-deny-sctp.conf:2" in out, f"explain names no rule:\n{out}")
+            remove_drop_ins()
+
+            # What this host uses: a vfat mount. Then the suggestion, as an administrator saves it.
+            g.run("rmmod vfat fat 2>/dev/null")
+            rc, out = mount_vfat()
+            expect(rc == 0, f"mount -t vfat: {out}")
+            suggestion = g.check("lkmctl policy suggest")
+            comment("lkmctl policy suggest:\n" + suggestion)
+            expect("[Policy]" in suggestion and re.search(r"(?m)^Mode=audit$", suggestion) and
+                   re.search(r"(?m)^Allow=.*vfat", suggestion), "no usable drop-in")
+            expect(not re.search(r"(?m)^Allow=.*dummy", suggestion), "dummy suggested already")
+            allow = f"{CONF_D}/50-allow.conf"
+            try:
+                write_drop_in("50-allow.conf", suggestion)
+                status = json.loads(g.check("lkmctl --json=short status"))
+                expect(status["config_errors"] == [], f"errors: {status['config_errors']}")
+
+                # audit: outside the list still loads, and lkmd says it would refuse it.
+                mark = g.lkmd_log_size()
+                rc, out = g.run("ip link add d9 type dummy 2>&1")
+                expect(rc == 0 and "dummy" in g.modules(), f"audit: exit {rc}: {out}")
+                g.run("ip link del d9; rmmod dummy")
+                log = g.lkmd_log(mark)
+                expect("would be refused" in log and "not in the allow-list" in log,
+                       f"audit log:\n{log}")
+
+                # enforce: the host's own mount works; dummy is refused, Mode= named.
+                g.check(f"sed -i 's/^Mode=audit$/Mode=enforce/' {allow}")
+                rc, out = reload()
+                expect(rc == 0, f"Reload: {out}")
+                g.run("rmmod vfat fat 2>/dev/null")
+                rc, out = mount_vfat()
+                expect(rc == 0, f"the host's own mount under enforce: {out}")
+                mark = g.lkmd_log_size()
+                rc, out = g.run("ip link add d9 type dummy 2>&1")
+                expect(rc != 0 and "dummy" not in g.modules(), f"enforce: exit {rc}: {out}")
+                log = g.lkmd_log(mark)
+                line = next((x for x in log.splitlines() if "not in the allow-list" in x), "")
+                comment(line)
+                expect(f"Mode=enforce at {allow}:" in line, f"enforce log:\n{log}")
+            finally:
+                g.run("ip link del d9 2>/dev/null")
+                remove_drop_ins()
+
         @s.scenario("one uid sprays socket() over 40 families: bounded work in lkmd, a root "
                     "mount during the flood is served")
         def _():
