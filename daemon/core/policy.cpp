@@ -187,8 +187,9 @@ Verdict Policy::judgeAllowed(std::string_view module, std::string_view request) 
     for (const Pattern &pattern : allow)
         if (pattern.matches(request) || pattern.matches(module))
             return {};
-    return byMode(mode, "not in the allow-list (Mode=" + std::string(policyModeName(mode)) +
-                            " at " + (modeWhere.empty() ? "the default" : modeWhere) + ")");
+    return byMode(mode,
+                  "refused as not in the allow-list (Mode=" + std::string(policyModeName(mode)) +
+                      " at " + (modeWhere.empty() ? "the default" : modeWhere) + ")");
 }
 
 namespace {

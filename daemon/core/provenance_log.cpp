@@ -75,7 +75,7 @@ std::string describeRequest(const RequestRecord &request) {
     const std::string result = request.result();
     std::string audit;
     for (const std::string &because : request.wouldRefuse)
-        audit += "; would be " + because + " (Mode=audit)";
+        audit += "; would be " + because;  // "would be": the mode in force is audit
     if (!audit.empty())
         return (result == "loaded" ? "Loaded " + what + ": " + joined(request.inserted)
                                    : "Request " + what + ": " + result) +

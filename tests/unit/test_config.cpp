@@ -184,7 +184,7 @@ TEST(Config, AuditLetsThroughAndSaysWhatItWouldRefuse) {
     EXPECT_EQ(config.policy.judgeAllowed("e1000", "pci:v8086d100E").kind, Verdict::Kind::Allow);
     const Verdict outside = config.policy.judgeAllowed("dummy", "rtnl-link-dummy");
     EXPECT_EQ(outside.kind, Verdict::Kind::WouldRefuse);
-    EXPECT_EQ(outside.because, "not in the allow-list (Mode=audit at f.conf:2)");
+    EXPECT_EQ(outside.because, "refused as not in the allow-list (Mode=audit at f.conf:2)");
     parseConfigText("[Policy]\nMode=enforce\n", "g.conf", &config, &diagnostics);
     EXPECT_TRUE(config.policy.judgeAllowed("dummy", "rtnl-link-dummy").refuses());
     parseConfigText("[Policy]\nMode=off\n", "h.conf", &config, &diagnostics);
