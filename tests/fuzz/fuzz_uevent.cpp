@@ -29,6 +29,7 @@ public:
         *modules = {"stub"};
         return 0;
     }
+    std::vector<std::string> hiddenByBlacklist(const std::string &) override { return {}; }
     lkmd::ModuleState state(const std::string &) override { return lkmd::ModuleState::Live; }
     int plan(const std::string &, std::vector<lkmd::PlanStep> *) override { return -ENOENT; }
     int insert(const lkmd::PlanStep &) override { return -ENOENT; }
