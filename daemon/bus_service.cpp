@@ -309,16 +309,24 @@ int BusService::onLoadModuleEx(sd_bus_message *message, void *userdata, sd_bus_e
 
 int BusService::onReload(sd_bus_message *message, void *userdata, sd_bus_error *) {
     auto *self = static_cast<BusService *>(userdata);
-    self->whenAuthorized(message, {}, [self](sd_bus_message *m, sd_bus_error *error) {
-        std::string problems;
-        const int r = self->reload_ ? self->reload_(&problems) : -EOPNOTSUPP;
-        if (r == -EBADMSG)
-            return sd_bus_error_setf(error, bus::kErrorInvalidConfig,
-                                     "applied the configuration without these lines: %s",
-                                     problems.c_str());
-        if (r < 0)
-            return r;
-        return sd_bus_reply_method_return(m, nullptr);
+    self->whenAuthorized(message, {}, [self](sd_bus_message *m, sd_bus_error *) {
+        if (!self->reload_)
+            return -EOPNOTSUPP;
+        // Answered when the new policy is in force for kmod too (FallbackWriter).
+        std::shared_ptr<sd_bus_message> call(sd_bus_message_ref(m), sd_bus_message_unref);
+        self->reload_([call](int r, const std::string &problems) {
+            if (r == -EBADMSG)
+                r = sd_bus_reply_method_errorf(call.get(), bus::kErrorInvalidConfig,
+                                               "applied the configuration without these lines: %s",
+                                               problems.c_str());
+            else if (r < 0)
+                r = sd_bus_reply_method_errno(call.get(), r, nullptr);
+            else
+                r = sd_bus_reply_method_return(call.get(), nullptr);
+            if (r < 0)
+                logger("bus")->warn("Could not answer Reload: {}, ignoring", std::strerror(-r));
+        });
+        return 0;
     });
     return 1;
 }

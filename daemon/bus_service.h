@@ -52,8 +52,10 @@ public:
     // Registers the object; the caller requests the name afterwards, once everything is served.
     int start();
 
-    // Re-reads the configuration; on errors keeps the running one and fills *problems.
-    using ReloadHandler = std::function<int(std::string *problems)>;
+    // Re-reads the configuration and calls done once it is in force everywhere (kmod's files
+    // too): 0, or -EBADMSG with the lines that were left out, or another negative errno.
+    using ReloadDone = std::function<void(int result, const std::string &problems)>;
+    using ReloadHandler = std::function<void(ReloadDone done)>;
     void setReloadHandler(ReloadHandler handler) { reload_ = std::move(handler); }
 
     // The Metrics property changed (emits PropertiesChanged).

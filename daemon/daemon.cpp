@@ -223,7 +223,8 @@ private:
             bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
                                     requests_, events_, options_.procfs, metrics_, *kernel_,
                                     status_, *loopBackend_, *coordinator_, history_->history()});
-        service_->setReloadHandler([this](std::string *problems) { return reload(problems); });
+        service_->setReloadHandler(
+            [this](BusService::ReloadDone done) { reload(std::move(done)); });
         r = service_->start();
         if (r < 0)
             return fail("Could not register org.lkmd1.Manager", r);
@@ -327,10 +328,8 @@ private:
     static int onSignal(sd_event_source *, const signalfd_siginfo *info, void *userdata) {
         auto *self = static_cast<Daemon *>(userdata);
         if (info->ssi_signo == SIGHUP) {
-            std::string problems;
             sd_notify(false, "RELOADING=1");
-            self->reload(&problems);
-            sd_notify(false, "READY=1");
+            self->reload([](int, const std::string &) { sd_notify(false, "READY=1"); });
         } else {
             self->stop();
         }
@@ -355,13 +354,27 @@ private:
     // Puts every valid line in force, as at start: a bad line never costs the rules around it.
     // -EBADMSG (with *problems) when some line was bad, so that `systemctl reload` says so. The
     // status shows the files and problems of this read either way.
-    int reload(std::string *problems) {
-        const int r = applyConfig(problems);
+    void reload(BusService::ReloadDone done) {
+        // done waits for both the configuration read and the files written, in either order
+        // (a job runner may complete the write before applyConfig returns).
+        struct Join {
+            int result = 0;
+            std::string problems;
+            int pending = 2;
+            BusService::ReloadDone done;
+        };
+        auto join = std::make_shared<Join>();
+        join->done = std::move(done);
+        const auto arrive = [join] {
+            if (--join->pending == 0 && join->done)
+                join->done(join->result, join->problems);
+        };
+        join->result = applyConfig(&join->problems, arrive);
         service_->statusChanged();
-        return r;
+        arrive();
     }
 
-    int applyConfig(std::string *problems) {
+    int applyConfig(std::string *problems, std::function<void()> written) {
         std::vector<ConfigDiagnostic> diagnostics;
         Config next = loadConfig(configSearch(options_), &diagnostics);
         std::vector<std::string> &found = status_.configErrors;
@@ -370,7 +383,7 @@ private:
         status_.idleTimeoutUsec = next.autoclean.idleTimeoutUsec;
         loader_->setPolicy(next.policy);
         loader_->setRequestLimit(next.limit);
-        fallback_->publish(next.policy);
+        fallback_->publish(next.policy, std::move(written));
         autoclean_->setSettings(next.autoclean);
         // The hotplug monitor is the one step that can fail for another reason than the files;
         // then the running hotplug settings stay. A switch to load catches up on the devices

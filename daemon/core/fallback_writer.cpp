@@ -8,11 +8,14 @@
 
 namespace lkmd {
 
-void FallbackWriter::publish(const Policy &policy) {
-    if (!readIndex_)
+void FallbackWriter::publish(const Policy &policy, std::function<void()> written) {
+    if (!readIndex_) {
+        if (written)
+            written();
         return;
-    runner_.submit([index = readIndex_, policy, runtime = runtimeDir_,
-                    modprobe = modprobeDir_](ModuleBackend &) -> JobRunner::Completion {
+    }
+    runner_.submit([index = readIndex_, policy, runtime = runtimeDir_, modprobe = modprobeDir_,
+                    written = std::move(written)](ModuleBackend &) -> JobRunner::Completion {
         ModuleIndex modules;
         if (const int r = index(&modules); r < 0)
             logger("lkmd")->warn(
@@ -32,7 +35,7 @@ void FallbackWriter::publish(const Policy &policy) {
             std::filesystem::create_directories(modprobe, ec);
             write(modprobe / "lkmd.conf", files.modprobeConf);
         }
-        return {};
+        return written;
     });
 }
 

@@ -24,7 +24,9 @@ public:
           runtimeDir_(std::move(runtimeDir)),
           modprobeDir_(std::move(modprobeDir)) {}
 
-    void publish(const Policy &policy);
+    // written (optional) runs on the loop once both files are written (or failed to be), so that
+    // a reload is answered only when kmod sees the new policy too.
+    void publish(const Policy &policy, std::function<void()> written = {});
 
 private:
     JobRunner &runner_;
