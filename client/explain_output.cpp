@@ -15,13 +15,6 @@ const std::vector<PropertyMap> &listOf(const RecordLists &lists, std::string_vie
     return it == lists.end() ? none : it->second;
 }
 
-std::string joined(const std::vector<std::string> &names) {
-    std::string text;
-    for (const std::string &name : names)
-        text += (text.empty() ? "" : ", ") + escapeForTerminal(name);
-    return text;
-}
-
 // Left-aligned columns: width of the widest first cell.
 std::size_t widest(const std::vector<std::string> &cells) {
     std::size_t width = 0;
@@ -41,9 +34,10 @@ void addResolution(const ExplainInfo &info, std::string &out) {
     else if (info.modules.size() == 1 && info.modules.front() == info.request)
         out += name + " is a module.\n";
     else
-        out += name + " resolves to " + joined(info.modules) + ".\n";
+        out += name + " resolves to " + joinedEscaped(info.modules) + ".\n";
     if (!info.hiddenByBlacklist.empty())
-        out += "modprobe.d's blacklist keeps it from " + joined(info.hiddenByBlacklist) + ".\n";
+        out +=
+            "modprobe.d's blacklist keeps it from " + joinedEscaped(info.hiddenByBlacklist) + ".\n";
 }
 
 void addSteps(const ExplainInfo &info, std::string &out) {

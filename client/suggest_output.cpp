@@ -8,13 +8,6 @@
 namespace lkmd::client {
 namespace {
 
-std::string joined(const std::vector<std::string> &names) {
-    std::string text;
-    for (const std::string &name : names)
-        text += (text.empty() ? "" : ", ") + escapeForTerminal(name);
-    return text;
-}
-
 // What the comment above an Allow= line says of where it comes from.
 std::string provenance(const SuggestionInfo &s) {
     if (s.source == "loaded")
@@ -25,7 +18,7 @@ std::string provenance(const SuggestionInfo &s) {
     if (s.lastUsec != 0)
         text += ", last " + formatIso8601Utc(s.lastUsec);
     if (!s.modules.empty())
-        text += ", modules " + joined(s.modules);
+        text += ", modules " + joinedEscaped(s.modules);
     if (!s.requester.empty())
         text += ", by " + escapeForTerminal(s.requester);
     return text;

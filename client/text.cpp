@@ -178,4 +178,11 @@ std::string formatBytes(std::uint64_t bytes) {
     return std::to_string(bytes) + "B";
 }
 
+std::string joinedEscaped(const std::vector<std::string> &names) {
+    std::string text;
+    for (const std::string &name : names)
+        text += (text.empty() ? "" : ", ") + escapeForTerminal(name);
+    return text;
+}
+
 }  // namespace lkmd::client

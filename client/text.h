@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lkmd::client {
 
@@ -12,6 +13,9 @@ namespace lkmd::client {
 // C1 controls, invalid UTF-8 and the backslash itself become C-style \xNN (\\ for the backslash),
 // so that a hostile name cannot move the cursor or rewrite what the user sees.
 std::string escapeForTerminal(std::string_view text);
+
+// Names from the bus, escaped as above and joined by ", ".
+std::string joinedEscaped(const std::vector<std::string> &names);
 
 // escapeForTerminal() in single quotes, the way messages show names the user gave.
 std::string quoteEscaped(std::string_view text);

@@ -9,6 +9,7 @@
 #include "bus_errors.h"
 #include "bus_names.h"
 #include "bus_records.h"
+#include "joined.h"
 #include "log.h"
 
 namespace lkmd {
@@ -245,17 +246,6 @@ void BusService::whenAuthorized(sd_bus_message *message, const std::string &modu
                                     sd_bus_message_get_member(call.get()), std::strerror(-r));
         });
 }
-
-namespace {
-
-std::string joined(const std::vector<std::string> &names) {
-    std::string text;
-    for (const std::string &name : names)
-        text += (text.empty() ? "" : ", ") + name;
-    return text;
-}
-
-}  // namespace
 
 int BusService::resolveModule(const std::string &name, std::string *module,
                               sd_bus_error *error) const {

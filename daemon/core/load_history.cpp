@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "joined.h"
 #include "record_text.h"
 #include "request_name.h"
 
@@ -25,13 +26,6 @@ std::string whoAsked(const Requester &requester) {
         text += " in a user namespace";
     if (!requester.callSite.empty())
         text += " from " + requester.callSite;
-    return text;
-}
-
-std::string joinedNames(const std::vector<std::string> &names) {
-    std::string text;
-    for (const std::string &name : names)
-        text += (text.empty() ? "" : ",") + name;
     return text;
 }
 
@@ -80,7 +74,7 @@ std::string LoadHistory::serialize() const {
     for (const auto &[name, entry] : entries_) {
         text += escapeField(name);
         text += "\torigin=" + entry.origin;
-        text += "\tmodules=" + joinedNames(entry.modules);
+        text += "\tmodules=" + joined(entry.modules, ",");
         text += "\twho=" + escapeField(entry.who);
         text += "\tcount=" + std::to_string(entry.count);
         text += "\tfirst=" + std::to_string(entry.firstUsec);
