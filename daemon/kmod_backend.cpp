@@ -6,6 +6,7 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
@@ -156,10 +157,21 @@ std::string KmodBackend::fingerprintOf(const std::filesystem::path &moduleDir) {
     return fingerprint;
 }
 
+namespace {
+
+// How many times any backend found the index or modprobe.d changed. The loop's context learns
+// of a depmod first (it rechecks before answering "no such module") and then hands the plan to a
+// worker, whose own context must not wait out its once-a-second limit to see the same change.
+std::atomic<std::uint64_t> indexReloads{0};
+
+}  // namespace
+
 // Index files and config are looked at no more than once a second: a stat per file on every
 // lookup would triple the cost of a resolution, and depmod's rewrite is no hurry. On the loop
 // the look is a job's; here (a worker) it is inline.
 bool KmodBackend::refreshIfStale(bool force) {
+    if (indexReloads.load(std::memory_order_acquire) != seenReloads_)
+        force = true;
     const auto now = std::chrono::steady_clock::now();
     if (!force && now - checkedAt_ < std::chrono::seconds(1))
         return false;
@@ -169,6 +181,7 @@ bool KmodBackend::refreshIfStale(bool force) {
             startCheck();
         return false;
     }
+    seenReloads_ = indexReloads.load(std::memory_order_acquire);
     std::string fingerprint = fingerprintOf(moduleDir_);
     if (kmod_validate_resources(ctx_) == KMOD_RESOURCES_OK && fingerprint == fingerprint_)
         return false;
@@ -189,6 +202,7 @@ void KmodBackend::adopt(kmod_ctx *fresh, std::string fingerprint) {
     ctx_ = fresh;
     fingerprint_ = std::move(fingerprint);
     ++generation_;
+    seenReloads_ = indexReloads.fetch_add(1, std::memory_order_acq_rel) + 1;
     logger("kmod")->debug("Module index or modprobe.d changed on disk, reloaded");
 }
 
@@ -212,6 +226,7 @@ void KmodBackend::recheck(std::function<void(bool changed)> done) {
 void KmodBackend::startCheck() {
     checking_ = true;
     checkedAt_ = std::chrono::steady_clock::now();
+    seenReloads_ = indexReloads.load(std::memory_order_acquire);
     runner_->submit([this, alive = std::weak_ptr<int>(alive_), dir = moduleDir_,
                      known = fingerprint_](ModuleBackend &) -> JobRunner::Completion {
         std::string fingerprint = fingerprintOf(dir);

@@ -55,6 +55,7 @@ private:
     kmod_ctx *ctx_ = nullptr;
     std::string fingerprint_;
     std::uint64_t generation_ = 0;
+    std::uint64_t seenReloads_ = 0;  // of indexReloads (kmod_backend.cpp) when last looked
     std::chrono::steady_clock::time_point checkedAt_;
     JobRunner *runner_ = nullptr;
     bool checking_ = false;
