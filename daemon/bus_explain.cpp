@@ -136,15 +136,8 @@ int BusService::onExplain(sd_bus_message *message, void *userdata, sd_bus_error 
     const BusServices &s = self->services_;
     const Explanation explanation =
         explain(name, s.loader.policy(), s.backend, s.coordinator, s.autoclean.settings());
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = appendExplanation(reply.get(), explanation);
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
+    return replyWith(message,
+                     [&](sd_bus_message *reply) { return appendExplanation(reply, explanation); });
 }
 
 int BusService::onSuggestAllowList(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -160,20 +153,9 @@ int BusService::onSuggestAllowList(sd_bus_message *message, void *userdata, sd_b
         loaded.push_back(module.name);
     const std::vector<AllowSuggestion> suggestions =
         suggestAllowList(s.history, loaded, s.registry, s.loader.policy());
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const AllowSuggestion &suggestion : suggestions)
-        if (r >= 0)
-            r = appendSuggestion(reply.get(), suggestion);
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply.get());
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
+    return replyWith(message, [&](sd_bus_message *reply) {
+        return appendRecordArray(reply, suggestions, appendSuggestion);
+    });
 }
 
 }  // namespace lkmd

@@ -113,20 +113,12 @@ int BusService::onListModules(sd_bus_message *message, void *userdata, sd_bus_er
     if (r < 0)
         return sd_bus_error_set_errnof(error, r, "Could not read the loaded modules: %s",
                                        std::strerror(-r));
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const ModuleView &module : modules)
-        if (r >= 0)
-            r = appendModuleRecord(reply.get(), module, nullptr, self->fateOf(module));
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply.get());
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
+    return replyWith(message, [&](sd_bus_message *reply) {
+        return appendRecordArray(
+            reply, modules, [self](sd_bus_message *m, const ModuleView &module) {
+                return appendModuleRecord(m, module, nullptr, self->fateOf(module));
+            });
+    });
 }
 
 int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -147,33 +139,16 @@ int BusService::onGetModule(sd_bus_message *message, void *userdata, sd_bus_erro
     if (r < 0)
         return sd_bus_error_set_errnof(error, r, "Could not read module state: %s",
                                        std::strerror(-r));
-    sd_bus_message *raw = nullptr;
-    r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = appendModuleRecord(reply.get(), module, &bindings, self->fateOf(module));
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
+    return replyWith(message, [&](sd_bus_message *reply) {
+        return appendModuleRecord(reply, module, &bindings, self->fateOf(module));
+    });
 }
 
 int BusService::onListRequests(sd_bus_message *message, void *userdata, sd_bus_error *) {
     auto *self = static_cast<BusService *>(userdata);
-    sd_bus_message *raw = nullptr;
-    int r = sd_bus_message_new_method_return(message, &raw);
-    if (r < 0)
-        return r;
-    BusMessagePtr reply(raw);
-    r = sd_bus_message_open_container(reply.get(), 'a', "a{sv}");
-    for (const RequestRecord &record : self->services_.requests.records())
-        if (r >= 0)
-            r = appendRequestRecord(reply.get(), record);
-    if (r >= 0)
-        r = sd_bus_message_close_container(reply.get());
-    if (r < 0)
-        return r;
-    return sd_bus_send(nullptr, reply.get(), nullptr);
+    return replyWith(message, [self](sd_bus_message *reply) {
+        return appendRecordArray(reply, self->services_.requests.records(), appendRequestRecord);
+    });
 }
 
 int BusService::getMetrics(sd_bus *, const char *, const char *, const char *,

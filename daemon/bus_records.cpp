@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "bus_records.h"
 
+#include "sd_ptr.h"
+
 namespace lkmd {
 
 int appendString(sd_bus_message *m, const char *key, const std::string &value) {
@@ -146,6 +148,18 @@ int appendRequestRecord(sd_bus_message *m, const RequestRecord &record) {
     if (r >= 0)
         r = sd_bus_message_close_container(m);
     return r;
+}
+
+int replyWith(sd_bus_message *call, const std::function<int(sd_bus_message *reply)> &fill) {
+    sd_bus_message *raw = nullptr;
+    int r = sd_bus_message_new_method_return(call, &raw);
+    if (r < 0)
+        return r;
+    BusMessagePtr reply(raw);
+    r = fill(reply.get());
+    if (r < 0)
+        return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
 }
 
 }  // namespace lkmd

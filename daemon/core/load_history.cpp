@@ -123,23 +123,17 @@ bool parseEntry(std::string_view line, std::string *name, HistoryEntry *entry) {
 }  // namespace
 
 int LoadHistory::parse(std::string_view text, LoadHistory *history, std::size_t *skipped) {
-    *skipped = 0;
-    const std::size_t newline = text.find('\n');
-    if (text.substr(0, newline) != kHeader)
-        return -EINVAL;
-    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
-    while (!text.empty()) {
-        const std::size_t end = text.find('\n');
-        const std::string_view line = text.substr(0, end);
-        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-        std::string name;
-        HistoryEntry entry;
-        if (history->entries_.size() < kMaxEntries && parseEntry(line, &name, &entry))
+    return readRecordLines(
+        text, kHeader,
+        [history](std::string_view line) {
+            std::string name;
+            HistoryEntry entry;
+            if (history->entries_.size() >= kMaxEntries || !parseEntry(line, &name, &entry))
+                return false;
             history->entries_[name] = std::move(entry);
-        else
-            ++*skipped;
-    }
-    return 0;
+            return true;
+        },
+        skipped);
 }
 
 }  // namespace lkmd

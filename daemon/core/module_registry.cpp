@@ -234,23 +234,17 @@ std::string ModuleRegistry::serialize() const {
 }
 
 int ModuleRegistry::parse(std::string_view text, ModuleRegistry *registry, std::size_t *skipped) {
-    *skipped = 0;
-    const std::size_t newline = text.find('\n');
-    if (text.substr(0, newline) != kHeader)
-        return -EINVAL;
-    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
-    while (!text.empty()) {
-        const std::size_t end = text.find('\n');
-        const std::string_view line = text.substr(0, end);
-        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-        std::string name;
-        ModuleRecord record;
-        if (parseRecord(line, &name, &record))
+    return readRecordLines(
+        text, kHeader,
+        [registry](std::string_view line) {
+            std::string name;
+            ModuleRecord record;
+            if (!parseRecord(line, &name, &record))
+                return false;
             registry->records_[name] = std::move(record);
-        else
-            ++*skipped;
-    }
-    return 0;
+            return true;
+        },
+        skipped);
 }
 
 }  // namespace lkmd

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "record_text.h"
 
+#include <cerrno>
+
 namespace lkmd {
 
 std::string escapeField(std::string_view text) {
@@ -54,6 +56,23 @@ bool splitRecordLine(std::string_view line, std::string_view *name,
             return false;
     }
     return true;
+}
+
+int readRecordLines(std::string_view text, std::string_view header,
+                    const std::function<bool(std::string_view line)> &take, std::size_t *skipped) {
+    *skipped = 0;
+    const std::size_t newline = text.find('\n');
+    if (text.substr(0, newline) != header)
+        return -EINVAL;
+    text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
+    while (!text.empty()) {
+        const std::size_t end = text.find('\n');
+        const std::string_view line = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+        if (!take(line))
+            ++*skipped;
+    }
+    return 0;
 }
 
 }  // namespace lkmd

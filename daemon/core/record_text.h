@@ -2,6 +2,8 @@
 #pragma once
 
 #include <charconv>
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -20,6 +22,11 @@ bool unescapeField(std::string_view text, std::string *out);
 // not key=value or a key comes twice.
 bool splitRecordLine(std::string_view line, std::string_view *name,
                      std::map<std::string_view, std::string_view> *fields);
+
+// A file of such lines under a first line equal to header: each line goes to take, which
+// says whether it kept it; *skipped counts the others. -EINVAL when the header differs.
+int readRecordLines(std::string_view text, std::string_view header,
+                    const std::function<bool(std::string_view line)> &take, std::size_t *skipped);
 
 template <typename Number>
 bool parseNumber(std::string_view text, Number *value) {
