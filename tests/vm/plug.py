@@ -28,6 +28,11 @@ from tap import expect
 INSERTED = re.compile(r"Inserted '([^']+)' for '([^']*)' \((\w+)\)")
 
 
+def as_user(uid: int) -> str:
+    """The prefix that runs a guest command as uid (setpriv, which the suite puts in the guest)."""
+    return f"/usr/bin/setpriv --reuid={uid} --regid={uid} --clear-groups"
+
+
 def pci_dev(slot: int) -> str:
     """The sysfs device path (without /sys) of a PCI device on bus 0 of `-machine pc`."""
     return f"/devices/pci0000:00/0000:00:{slot:02x}.0"

@@ -22,7 +22,9 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from guest import KMOD_MODPROBE, LKMD_MODPROBE, Guest  # noqa: E402
-from plug import add_nic, bound_driver, lkmd_running, pci_dev, wait_bound, wait_until  # noqa: E402
+from plug import (  # noqa: E402
+    add_nic, as_user, bound_driver, lkmd_running, pci_dev, wait_bound, wait_until,
+)
 from tap import Suite, comment, expect  # noqa: E402
 
 VMTOOLS = "/usr/bin/lkmd-vmtools"
@@ -43,10 +45,6 @@ Keep=no/such
 [Deny]
 Modules=pcspkr
 """
-
-
-def as_user(uid: int) -> str:
-    return f"/usr/bin/setpriv --reuid={uid} --regid={uid} --clear-groups"
 
 
 def main() -> None:

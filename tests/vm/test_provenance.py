@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from guest import LKMD_MODPROBE, Guest  # noqa: E402
-from plug import add_nic, lkmd_running, pci_dev, wait_bound  # noqa: E402
+from plug import add_nic, as_user, lkmd_running, pci_dev, wait_bound  # noqa: E402
 from tap import Suite, comment, expect  # noqa: E402
 
 VMTOOLS = "/usr/bin/lkmd-vmtools"
@@ -31,10 +31,6 @@ IMAGE = "/images/vfat0.img"
 METRICS_DIR = "/run/node-exporter"
 LKMD_ARGS = ["--coldplug=no", f"--metrics-dir={METRICS_DIR}"]
 NIC_SLOT = 0x6
-
-
-def as_user(uid: int) -> str:
-    return f"/usr/bin/setpriv --reuid={uid} --regid={uid} --clear-groups"
 
 
 def main() -> None:
