@@ -9,8 +9,10 @@ A daemon that waits for the rare module request must cost next to nothing while 
 state after the other in one guest, each over the same window (default 60 s):
 
   no records    lkmd --coldplug=no, just started: nothing loaded by lkmd, no candidate
-  coldplug      lkmd with its defaults (coldplug, IdleTimeout=60s) once coldplug has settled:
-                the drivers it loaded for the guest's devices are candidates, all in use
+  coldplug      lkmd with its defaults (coldplug, IdleTimeout=60s) at rest after coldplug:
+                the drivers it loaded for the guest's devices are candidates, all in use, each
+                looked at once by the sweep, and the worker threads retired (30 s after their
+                last job)
   pending       lkmd --coldplug=no with IdleTimeout=10min, state file removed first, after a
                 mount/umount of a vfat image: vfat, fat and the nls modules are idle candidates
                 waiting for their timeout (sweeps every min(timeout/2, 60 s))
@@ -165,6 +167,15 @@ def candidates(g: Guest) -> tuple[str, str]:
     return f"{len(cand)} candidates, {len(idle)} idle", kept
 
 
+def wait_at_rest(g: Guest, pid: int) -> None:
+    """Every candidate looked at by the sweep (asked every 5 s: a question is work for lkmd),
+    then the workers retired (read from /proc only), then 2 s."""
+    g.check("i=0; while lkmctl --json list | grep -q 'not yet looked at'; do "
+            "[ $i -ge 40 ] && exit 1; sleep 5; i=$((i+1)); done", timeout=260)
+    g.check(f"i=0; until grep -q '^Threads:[[:space:]]*1$' /proc/{pid}/status; do "
+            f"[ $i -ge 240 ] && exit 1; sleep 0.5; i=$((i+1)); done; sleep 2", timeout=160)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", type=Path, required=True, help="meson build dir with lkmd")
@@ -224,6 +235,7 @@ def main() -> int:
                     "/run/lkmd.log); if [ \"$c\" = \"$last\" ]; then n=$((n+1)); else n=0; fi; "
                     "last=$c; [ $n -ge 10 ] && exit 0; sleep 0.5; i=$((i+1)); done; exit 1",
                     timeout=120)
+            wait_at_rest(g, g.lkmd.pid)
             measure("coldplug", {"lkmd": g.lkmd.pid})
 
             g.stop_lkmd()

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "worker_pool.h"
 
+#include <malloc.h>
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -108,8 +110,15 @@ void WorkerPool::workerMain() {
             wake_.wait_for(guard, kIdleExit, [this] { return stopping_ || !jobs_.empty(); });
         --idle_;
         if (!woken || (stopping_ && jobs_.empty())) {
-            if (!stopping_)
-                exited_.push_back(std::this_thread::get_id());
+            if (stopping_)
+                return;
+            exited_.push_back(std::this_thread::get_id());
+            guard.unlock();
+            backend.reset();
+            // Work done, lkmd at rest: what the jobs freed (module indexes, coldplug's and the
+            // policy compile's buffers) goes back to the kernel rather than staying in the
+            // arenas for as long as lkmd runs.
+            malloc_trim(0);
             return;
         }
         Job job = std::move(jobs_.front());

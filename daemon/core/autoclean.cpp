@@ -12,8 +12,6 @@ namespace {
 // timeouts after it fell idle, and always after two looks.
 constexpr std::uint64_t kMinPeriodUsec = 500'000;
 constexpr std::uint64_t kMaxPeriodUsec = 60'000'000;
-// When every candidate waits for an event: what no event announces is found this late.
-constexpr std::uint64_t kBackstopPeriodUsec = 600'000'000;
 
 bool loadedForDevice(const ModuleRecord &record) {
     return record.origin == Origin::Hotplug || record.origin == Origin::Coldplug;
@@ -76,7 +74,6 @@ void Autoclean::moduleUnloaded(const std::string &module, const std::string &) {
 // no timer at all.
 void Autoclean::arm() {
     std::uint64_t period = kNever;
-    bool waiting = false;
     std::size_t candidates = 0;
     for (const auto &[name, record] : registry_.records()) {
         if (whyKeptRegardlessOfUse(settings_, name, &record).keeps())
@@ -85,16 +82,14 @@ void Autoclean::arm() {
         const std::uint64_t timeout = settings_.timeoutFor(name, record.trigger);
         auto track = tracks_.find(name);
         const Wait wait = track != tracks_.end() ? track->second.waitsFor : Wait::Poll;
-        if (wait == Wait::ModuleChange || (wait == Wait::DeviceChange && deviceEvents_)) {
-            waiting = true;
+        // The uevent monitor hears devices and modules go (lkmd's own unloads it hears anyway,
+        // but not an admin's rmmod): without it, what waits for an event is polled.
+        if (wait != Wait::Poll && deviceEvents_)
             continue;
-        }
         period = std::min(period, std::clamp(timeout / 2, kMinPeriodUsec, kMaxPeriodUsec));
     }
     if (metrics_ != nullptr)
         metrics_->setAutocleanCandidates(candidates);
-    if (period == kNever && waiting)
-        period = kBackstopPeriodUsec;
     if (period == kNever) {
         timer_->cancel();
         return;
@@ -129,22 +124,22 @@ void Autoclean::sweep() {
         });
 }
 
-// Kept by devices alone: a device event ends it. Kept by holders (and perhaps devices) whose
-// references make up its whole refcnt: a module going ends it. Else: poll.
+// A module can go only once every one of its uses has ended, so the end of any one use that an
+// event announces is worth waiting for. A holder is a module whose reference ends only when it
+// is removed, whatever else counts in refcnt (scsi_mod's devices, drm's open files): a module
+// going ends the wait. A bound driver or the device it was loaded for: a device going or
+// unbinding. Only a module whose sole uses are references from outside the module graph (a
+// mount, an open file, a live link) is polled: their end announces itself by no event.
 Autoclean::Wait Autoclean::whatEndsTheWait(const UseFacts &facts) {
     const std::vector<KeepReason> uses = usesOf(facts, true);
-    if (uses.empty())
-        return Wait::Poll;  // kept by ownership or settings: a change there calls refresh()
-    bool devicesOnly = true;
-    bool modulesOrDevices = true;
-    for (const KeepReason &use : uses) {
-        const bool device = use.kind == Keep::Bound || use.kind == Keep::DevicePresent;
-        devicesOnly = devicesOnly && device;
-        modulesOrDevices = modulesOrDevices && (device || use.kind == Keep::Held);
-    }
-    if (devicesOnly)
+    auto any = [&uses](auto predicate) { return std::any_of(uses.begin(), uses.end(), predicate); };
+    if (any([](const KeepReason &use) { return use.kind == Keep::Held; }))
+        return Wait::ModuleChange;
+    if (any([](const KeepReason &use) {
+            return use.kind == Keep::Bound || use.kind == Keep::DevicePresent;
+        }))
         return Wait::DeviceChange;
-    return modulesOrDevices ? Wait::ModuleChange : Wait::Poll;
+    return Wait::Poll;  // also when kept by ownership or settings: a change there calls refresh()
 }
 
 void Autoclean::applySweep(const std::map<std::string, UseFacts> &facts) {

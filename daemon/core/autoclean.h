@@ -47,11 +47,11 @@ public:
     std::uint64_t periodUsec() const { return timer_->armed() ? period_ : kNever; }
     bool sweeping() const { return sweeping_; }
 
-    // Whether lkmd hears of devices going away (a uevent monitor runs). Then a module that only
-    // devices keep (bound, or the device it was loaded for) is not swept for again until a
-    // device goes or unbinds (deviceGone), as one that only other modules hold is not until a
-    // module goes (moduleGone, or lkmd's own unload): an lkmd whose candidates all serve devices
-    // sleeps. A slow backstop sweep catches what no event announces.
+    // Whether lkmd hears of devices and modules going away (a uevent monitor runs). Then a
+    // module held by another is not swept for again until a module goes (moduleGone, or lkmd's
+    // own unload), and one bound to a device, or loaded for one still present, not until a
+    // device goes or unbinds (deviceGone): an lkmd whose candidates all serve devices sleeps.
+    // When the kernel drops uevents, the monitor's rescan calls both.
     void setDeviceEvents(bool available);
     void deviceGone();
     // A module went, whoever removed it (a "remove" uevent of the module subsystem).

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "hotplug.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -189,7 +187,6 @@ void Hotplug::startNextColdplugLoads() {
     logger("hotplug")->info("Coldplug: loaded {} modules for {} devices without a driver in {} ms",
                             coldplug_->inserted.size(), coldplug_->devices, elapsed.count());
     std::unique_ptr<ColdplugRun> finished = std::move(coldplug_);
-    malloc_trim(0);  // coldplug is lkmd's busiest moment; give its heap back
     for (const auto &callback : finished->done)
         callback(finished->inserted.size());
     if (rescanWanted_) {

@@ -26,11 +26,14 @@ class SystemdGuest(Guest):
     put files into the root fs (copied in at boot, on top of the overlay)."""
 
     def __init__(self, rootfs: Rootfs, deb: Path | None = None, boot_timeout: float = 180,
-                 append: str = "", **kwargs):
+                 append: str = "", keep_overlay: Path | None = None, **kwargs):
         # systemd's status lines on the console help when a boot goes wrong.
         super().__init__(boot_timeout=boot_timeout,
                          append=f"systemd.show_status=1 {append}".strip(), **kwargs)
         self.rootfs = rootfs
+        # Where the guest's writes go, kept after it stops (a prepared image for later guests:
+        # a Rootfs whose image is a .qcow2); by default a throw-away file.
+        self.keep_overlay = keep_overlay
         self.running_seconds: float | None = None
         self.kernel_flavour = RELEASE_KERNELS[rootfs.release]
         if deb:
@@ -46,8 +49,9 @@ class SystemdGuest(Guest):
         super()._start()
 
     def _build_initramfs(self, out: Path) -> None:
-        overlay = self._tmp / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+        overlay = self.keep_overlay or self._tmp / "root.qcow2"
+        backing_format = "qcow2" if self.rootfs.image.suffix == ".qcow2" else "raw"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backing_format, "-b",
                         str(self.rootfs.image.resolve()), str(overlay)], check=True, timeout=60,
                        capture_output=True)
         self.qemu_args += ["-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe"]

@@ -141,7 +141,7 @@ def main() -> None:
             add_nic(g, "e1000", "nic7", NIC_SLOT)
             wait_bound(g, nic, "e1000", 30)
             # Long enough for the sweeps to find e1000 kept by its device alone: lkmd then waits
-            # for a device event, with only a 10-minute backstop armed.
+            # for a device event with no timer armed.
             g.check(f"sleep {3 * TIMEOUT}", timeout=60)
             expect(info_json(g, "e1000").get("kept_because", "").startswith("bound to"),
                    f"e1000: {info_json(g, 'e1000')}")

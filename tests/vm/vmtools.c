@@ -12,6 +12,9 @@
 //                                    user probing address families; print counts and time
 //   vmtools algbind TYPE NAME        bind an AF_ALG socket: any user makes the kernel request
 //                                    "algif-TYPE" (and "crypto-NAME"), TYPE being user text
+//   vmtools uevlog ROOT FILE         log every kernel uevent as "MONOTONIC_USEC ACTION DEVPATH"
+//                                    to FILE (inside ROOT, chrooted there), at SCHED_FIFO so
+//                                    the stamps are the events' times; runs until killed
 //
 // The socket is $LKMD_KREQ_SOCKET, else /run/lkmd/kernel-request.sock. The wire format (from
 // protocol/kernel_request.h): request "LKRQ" u8 version(1) u8 reserved(0) u16le N, N name bytes,
@@ -25,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/if_alg.h>
+#include <linux/netlink.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -362,10 +368,54 @@ static int cmd_timeit(int argc, char **argv) {
     return status;
 }
 
+// Started by the systemd guest's initramfs before switch_root (bench/boot_vs_udev.py), so it
+// hears every uevent of the boot, whoever handles them.
+static int cmd_uevlog(int argc, char **argv) {
+    if (argc != 2)
+        return 2;
+    if (chroot(argv[0]) != 0 || chdir("/") != 0) {
+        perror("uevlog: chroot");
+        return 1;
+    }
+    int out = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+    if (out < 0 || fd < 0) {
+        perror("uevlog");
+        return 1;
+    }
+    int size = 16 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size));
+    struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = 1};
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        perror("uevlog: bind");
+        return 1;
+    }
+    struct sched_param param = {.sched_priority = 50};
+    sched_setscheduler(0, SCHED_FIFO, &param);
+    char buf[8192];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (n < 0) {
+            if (errno == ENOBUFS)
+                dprintf(out, "%lld OVERFLOW -\n", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+            continue;
+        }
+        buf[n] = '\0';
+        char *at = strchr(buf, '@');  // "ACTION@DEVPATH", then KEY=VALUE strings
+        if (at == NULL)
+            continue;
+        *at = '\0';
+        dprintf(out, "%lld %s %s\n", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000, buf,
+                at + 1);
+    }
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket|spray|algbind ...\n");
+        fprintf(stderr, "usage: vmtools timeit|kreq|request|silent|socket|spray|algbind|uevlog ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -385,6 +435,8 @@ int main(int argc, char **argv) {
         return cmd_spray(argc, argv);
     if (strcmp(cmd, "algbind") == 0)
         return cmd_algbind(argc, argv);
+    if (strcmp(cmd, "uevlog") == 0)
+        return cmd_uevlog(argc, argv);
     fprintf(stderr, "vmtools: unknown command %s\n", cmd);
     return 2;
 }
