@@ -2,7 +2,6 @@
 #include "worker_pool.h"
 
 #include <malloc.h>
-
 #include <sys/eventfd.h>
 #include <unistd.h>
 
