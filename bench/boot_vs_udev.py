@@ -140,6 +140,8 @@ def measure(args, image: Rootfs, variant: str, tmp: Path, n: int) -> dict:
             (keep / "journal").write_text(g.check("journalctl -b -o short-monotonic --no-pager",
                                                   timeout=120))
             (keep / "blame").write_text(analyze + g.check("systemd-analyze blame --no-pager"))
+            if variant == "lkmd":
+                (keep / "requests.json").write_text(g.check("lkmctl --json requests", timeout=120))
         coldplug_line = ""
         if variant == "lkmd":
             coldplug_line = g.check("journalctl -u lkmd -o cat --no-pager | "

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "daemon.h"
 
-#include <signal.h>
-#include <sys/signalfd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -32,7 +32,10 @@
 #include "requester_matcher.h"
 #include "sd_ptr.h"
 #include "service_status.h"
+#include "signal_watch.h"
 #include "state_file.h"
+#include "system_bus.h"
+#include "unique_fd.h"
 #include "unloader.h"
 #include "worker_pool.h"
 
@@ -80,10 +83,14 @@ public:
         : options_(options), access_(std::move(access)) {}
 
     int run() {
-        // Before any thread starts: a worker with SIGHUP unblocked would take it and die.
-        int r = blockSignals();
+        int r = SignalWatch::blockSignals();
         if (r < 0)
             return fail("Could not block signals", r);
+        r = lockRuntimeDir();
+        if (r < 0)
+            return fail(r == -EWOULDBLOCK ? "Another lkmd is running with its runtime directory"
+                                          : "Could not lock the runtime directory",
+                        r);
         r = openKernel();
         if (r < 0)
             return fail("Could not open the module index", r);
@@ -102,6 +109,18 @@ private:
     static int fail(const char *what, int error) {
         logger("lkmd")->critical("{}: {}", what, std::strerror(-error));
         return EXIT_FAILURE;
+    }
+
+    // One lkmd per runtime directory, checked before anything of the first one's is touched (its
+    // state file, its request socket): the bus name comes too late for that.
+    int lockRuntimeDir() {
+        std::error_code ec;
+        std::filesystem::create_directories(options_.runtimeDir, ec);
+        runtimeLock_ =
+            UniqueFd(open(options_.runtimeDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!runtimeLock_.valid() || flock(runtimeLock_.get(), LOCK_EX | LOCK_NB) < 0)
+            return -errno;
+        return 0;
     }
 
     // The loop, the workers and the core that owns every record.
@@ -124,8 +143,6 @@ private:
         loopBackend_->serveLoop(*pool_);
         kernel_ = std::make_unique<KernelState>(options_.procfs, options_.sysfs);
         // /run lives as long as the kernel: what lkmd loaded survives lkmd's own restarts.
-        std::error_code ec;
-        std::filesystem::create_directories(options_.runtimeDir, ec);
         stateFile_ = std::make_unique<StateFile>(options_.runtimeDir / "modules.state");
         coordinator_ = std::make_unique<LoadCoordinator>(
             *loopBackend_, *pool_, *scheduler_, registry_, *kernel_, events_, stateFile_.get(),
@@ -163,8 +180,8 @@ private:
                                             });
         metricsExport_->schedule();
         events_.add(autoclean_.get());
-        // Coldplug bounds its own parallelism; a few loads per CPU keep probes overlapping (a
-        // probe mostly waits on hardware) without a thundering herd of finit_module calls.
+        // Device loads (hotplug and coldplug) are bounded; a few per CPU keep probes overlapping
+        // (a probe mostly waits on hardware) without a thundering herd of finit_module calls.
         hotplug_ = std::make_unique<HotplugSources>(
             event_.get(), *loader_, *pool_, *autoclean_, options_.sysfs,
             std::max(4u, 2 * std::thread::hardware_concurrency()), access_.uevents);
@@ -213,38 +230,42 @@ private:
         });
     }
 
+    // Not waited for: the connection comes when dbus-daemon does (system_bus.h).
     int connectBus() {
-        sd_bus *raw = nullptr;
-        int r = sd_bus_open_system(&raw);  // honours DBUS_SYSTEM_BUS_ADDRESS
+        int r = SystemBus::open(
+            event_.get(),
+            [this](const std::string &what, int error) {
+                logger("lkmd")->critical("{}: {}", what, std::strerror(-error));
+                sd_event_exit(event_.get(), EXIT_FAILURE);
+            },
+            &bus_);
         if (r < 0)
             return fail("Could not connect to the system bus", r);
-        bus_.reset(raw);
         service_ = std::make_unique<BusService>(
-            bus_.get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
-                                    requests_, events_, options_.procfs, metrics_, *kernel_,
-                                    status_, *loopBackend_, *coordinator_, history_->history()});
+            bus_->get(), BusServices{*loader_, *unloader_, *queries_, registry_, *autoclean_,
+                                     requests_, events_, options_.procfs, metrics_, *kernel_,
+                                     status_, *loopBackend_, *coordinator_, history_->history()});
         service_->setReloadHandler(
             [this](BusService::ReloadDone done) { reload(std::move(done)); });
         r = service_->start();
         if (r < 0)
             return fail("Could not register org.lkmd1.Manager", r);
-        r = sd_bus_attach_event(bus_.get(), event_.get(), SD_EVENT_PRIORITY_NORMAL);
+        r = bus_->requestName(bus::kServiceName);
         if (r < 0)
-            return fail("Could not attach the bus to the event loop", r);
-        // Without a bus nobody can reach us; exit and let the service manager restart us.
-        r = sd_bus_set_exit_on_disconnect(bus_.get(), true);
-        if (r < 0)
-            return fail("Could not watch the bus connection", r);
-        r = sd_bus_request_name(bus_.get(), bus::kServiceName, 0);
-        if (r < 0)
-            return fail("Could not acquire the name org.lkmd1", r);
+            return fail("Could not ask for the name org.lkmd1", r);
         return 0;
     }
 
-    // After the bus name: a second instance fails there, before touching the first one's socket.
     int startSources() {
-        int r = watchSignals();
-        if (r < 0)
+        int r = 0;
+        signals_ = SignalWatch::create(
+            event_.get(), [this] { stop(); },
+            [this] {
+                sd_notify(false, "RELOADING=1");
+                reload([](int, const std::string &) { sd_notify(false, "READY=1"); });
+            },
+            &r);
+        if (!signals_)
             return fail("Could not handle signals", r);
         startTracing();
         socketPath_ = options_.runtimeDir / "kernel-request.sock";
@@ -301,39 +322,9 @@ private:
             logger("lkmd")->warn("Could not write '{}' at exit", stateFile_->path().string());
         if (history_->flush() < 0)
             logger("lkmd")->warn("Could not write '{}' at exit", history_->path().string());
-        return r < 0 ? fail("Event loop failed", r) : EXIT_SUCCESS;
-    }
-
-    // SIGTERM/SIGINT stop lkmd once the loads and unloads in flight have finished and been
-    // answered (udevd learned not to kill a probe halfway); SIGHUP re-reads the configuration.
-    static int blockSignals() {
-        sigset_t mask;
-        sigemptyset(&mask);
-        for (int signal : {SIGTERM, SIGINT, SIGHUP})
-            sigaddset(&mask, signal);
-        return -pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-    }
-
-    int watchSignals() {
-        for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
-            sd_event_source *source = nullptr;
-            const int r = sd_event_add_signal(event_.get(), &source, signal, onSignal, this);
-            if (r < 0)
-                return r;
-            signalSources_.emplace_back(source);
-        }
-        return 0;
-    }
-
-    static int onSignal(sd_event_source *, const signalfd_siginfo *info, void *userdata) {
-        auto *self = static_cast<Daemon *>(userdata);
-        if (info->ssi_signo == SIGHUP) {
-            sd_notify(false, "RELOADING=1");
-            self->reload([](int, const std::string &) { sd_notify(false, "READY=1"); });
-        } else {
-            self->stop();
-        }
-        return 0;
+        if (r < 0)
+            return fail("Event loop failed", r);
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;  // sd_event_exit()'s code
     }
 
     void stop() {
@@ -434,11 +425,12 @@ private:
     std::unique_ptr<FallbackWriter> fallback_;
     std::unique_ptr<HotplugSources> hotplug_;
     HotplugSettings hotplugSettings_;
-    BusPtr bus_;
+    UniqueFd runtimeLock_;
+    std::unique_ptr<SystemBus> bus_;
     std::unique_ptr<BusService> service_;
     std::filesystem::path socketPath_;
     std::unique_ptr<RequestServer> requestServer_;
-    std::vector<EventSourcePtr> signalSources_;
+    std::unique_ptr<SignalWatch> signals_;
     bool stopping_ = false;
     ServiceStatus status_;  // files and problems of the last read, among the rest
     // Declared last, so destroyed first: jobs still queued or running use what the members

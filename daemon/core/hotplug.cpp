@@ -121,9 +121,10 @@ void Hotplug::handle(const Uevent &event) {
         }
         return;
     }
-    loader_.load(
-        event.modalias, Origin::Hotplug, [](Outcome) {},
-        LoadOptions{event.devpath, false, event.subsystem, {}});
+    // Ahead of what coldplug has queued: a device that just appeared is often the child of a
+    // driver just loaded (USB devices behind xhci_pci), on the way to the last device bound.
+    arrivals_.push_back({event.devpath, event.modalias, event.subsystem});
+    startNextLoads();
 }
 
 void Hotplug::coldplug(std::function<void(std::size_t)> done) {
@@ -146,42 +147,67 @@ void Hotplug::coldplug(std::function<void(std::size_t)> done) {
     coldplug_->walking = true;
     runner_.submit([this, sysfs = sysfs_](ModuleBackend &) -> JobRunner::Completion {
         auto devices = std::make_shared<std::vector<UnboundDevice>>(findUnboundDevices(sysfs));
+        // PCI devices first: host controllers and bridges, whose drivers reveal the devices
+        // behind them (USB, SCSI, ATA); the firmware's ACPI nodes that come first in sysfs order
+        // mostly have no module at all.
+        std::stable_partition(devices->begin(), devices->end(),
+                              [](const UnboundDevice &device) { return device.subsystem == "pci"; });
         return [this, devices] {
             coldplug_->walking = false;
-            coldplug_->queue.assign(devices->begin(), devices->end());
             coldplug_->devices = devices->size();
-            startNextColdplugLoads();
+            coldplug_->waiting = devices->size();
+            present_.insert(present_.end(), devices->begin(), devices->end());
+            startNextLoads();
         };
     });
 }
 
-// Loads may answer synchronously (nothing to insert), re-entering here: the guard keeps one loop.
-void Hotplug::startNextColdplugLoads() {
+// At most maxParallel device loads at a time, hotplug arrivals first: as udevd bounds its
+// workers, so that a burst (udev's coldplug trigger replays every device) does not start dozens
+// of insertions that only slow each other down on a few CPUs. A device bound meanwhile (the
+// second e1000 once the first load of e1000 is done) is skipped. Loads may answer synchronously
+// (nothing to insert), re-entering here: the guard keeps one loop.
+void Hotplug::startNextLoads() {
     if (pumping_)
         return;
     // A reload switched away from load: what is queued is not loaded.
     if (mode_ != HotplugMode::Load) {
-        coldplug_->queue.clear();
+        arrivals_.clear();
+        if (coldplug_)
+            coldplug_->waiting -= present_.size();
+        present_.clear();
         rescanWanted_ = false;
     }
     pumping_ = true;
-    while (coldplug_->running < maxParallel_ && !coldplug_->queue.empty()) {
-        const UnboundDevice device = std::move(coldplug_->queue.front());
-        coldplug_->queue.pop_front();
-        ++coldplug_->running;
+    while (running_ < maxParallel_ && (!arrivals_.empty() || !present_.empty())) {
+        const bool fromColdplug = arrivals_.empty();
+        std::deque<UnboundDevice> &queue = fromColdplug ? present_ : arrivals_;
+        const UnboundDevice device = std::move(queue.front());
+        queue.pop_front();
+        if (deviceHasDriver(device.devpath)) {
+            if (fromColdplug)
+                --coldplug_->waiting;
+            continue;
+        }
+        ++running_;
         loader_.load(
-            device.modalias, Origin::Coldplug,
-            [this](Outcome outcome) {
-                --coldplug_->running;
-                coldplug_->inserted.insert(outcome.inserted.begin(), outcome.inserted.end());
-                startNextColdplugLoads();
+            device.modalias, fromColdplug ? Origin::Coldplug : Origin::Hotplug,
+            [this, fromColdplug](Outcome outcome) {
+                --running_;
+                if (fromColdplug) {
+                    --coldplug_->waiting;
+                    coldplug_->inserted.insert(outcome.inserted.begin(), outcome.inserted.end());
+                }
+                startNextLoads();
             },
             LoadOptions{device.devpath, false, device.subsystem, {}});
     }
     pumping_ = false;
-    if (coldplug_->running > 0 || !coldplug_->queue.empty())
-        return;
+    if (coldplug_ && !coldplug_->walking && coldplug_->waiting == 0)
+        finishColdplug();
+}
 
+void Hotplug::finishColdplug() {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - coldplug_->started);
     logger("hotplug")->info("Coldplug: loaded {} modules for {} devices without a driver in {} ms",

@@ -67,13 +67,15 @@ public:
     // Called when a module goes, whoever removed it (and when uevents were lost).
     void setModuleGoneHandler(std::function<void()> handler) { moduleGone_ = std::move(handler); }
 
-    // Loads drivers for every unbound device, at most maxParallel loads at a time; done gets the
-    // number of modules inserted. Also the answer to lost events.
+    // Loads drivers for every unbound device; done gets the number of modules inserted. Also the
+    // answer to lost events. Device loads, hotplug and coldplug together, run at most
+    // maxParallel at a time.
     void coldplug(std::function<void(std::size_t inserted)> done = {});
 
 private:
     bool deviceHasDriver(const std::string &devpath) const;
-    void startNextColdplugLoads();
+    void startNextLoads();
+    void finishColdplug();
 
     Loader &loader_;
     JobRunner &runner_;
@@ -82,15 +84,17 @@ private:
     std::size_t maxParallel_;
 
     struct ColdplugRun {
-        std::deque<UnboundDevice> queue;
         std::size_t devices = 0;
-        std::size_t running = 0;
+        std::size_t waiting = 0;         // queued in present_ or loading
         bool walking = false;            // the job that finds the devices has not answered yet
         std::set<std::string> inserted;  // merged requests report the same insertion
         std::chrono::steady_clock::time_point started;
         std::vector<std::function<void(std::size_t)>> done;
     };
     std::unique_ptr<ColdplugRun> coldplug_;
+    std::deque<UnboundDevice> arrivals_;  // from uevents, served first
+    std::deque<UnboundDevice> present_;   // found by coldplug
+    std::size_t running_ = 0;
     bool rescanWanted_ = false;
     std::function<void()> deviceGone_;
     std::function<void()> moduleGone_;

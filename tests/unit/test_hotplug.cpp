@@ -163,3 +163,54 @@ TEST_F(HotplugTest, AModuleGoingAwayIsTold) {
     EXPECT_EQ(modules, 1);
     EXPECT_EQ(devices, 0);
 }
+
+namespace {
+
+std::vector<std::string> devicesInAnswerOrder(const CoreWorld &world) {
+    std::vector<std::string> devices;
+    for (const RequestRecord &record : world.requests.records())
+        devices.push_back(record.device);
+    return devices;
+}
+
+}  // namespace
+
+// Issue 14: PCI devices are host controllers and bridges whose drivers reveal more devices; the
+// firmware nodes sysfs lists first (LNXSYSTM, mostly without a module) must not delay them.
+TEST_F(HotplugTest, ColdplugLoadsPciDevicesFirst) {
+    const fs::path acpi = sysfs() / "devices/LNXSYSTM:00/LNXSYBUS:00/PNP0A03:00";
+    fs::create_directories(acpi);
+    std::ofstream(acpi / "modalias") << "virtio:d00000001v00001AF4\n";
+    addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    fs::create_directories(sysfs() / "bus/pci");
+    fs::create_directory_symlink(sysfs() / "bus/pci", sysfs() / "devices/pci0000:00/0000:00:03.0/subsystem");
+    Hotplug hotplug = make(HotplugMode::Load, 1);
+    hotplug.coldplug();
+    world_.runner->runAll();
+    EXPECT_EQ(devicesInAnswerOrder(world_),
+              (std::vector<std::string>{"/devices/pci0000:00/0000:00:03.0",
+                                        "/devices/LNXSYSTM:00/LNXSYBUS:00/PNP0A03:00"}));
+}
+
+// A device that appears while coldplug works through its queue waits for a free slot like every
+// device load (udevd's coldplug trigger replays hundreds at once), but goes before the devices
+// coldplug has still queued: it is often the child of a driver just loaded.
+TEST_F(HotplugTest, ArrivalsWaitForASlotAndGoBeforeTheColdplugQueue) {
+    addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
+    addDevice(sysfs(), "0000:00:04.0", "virtio:d00000001v00001AF4");
+    addDevice(sysfs(), "0000:00:05.0", "pci:v0000FFFFd0000FFFFsv0sd0bc02sc00i00");
+    Hotplug hotplug = make(HotplugMode::Load, 1);
+    hotplug.coldplug();
+    ASSERT_TRUE(world_.runner->runNext());  // the walk: the load for 03.0 starts
+    // 05.0 appeared after the walk (as far as the order goes): its uevent comes now.
+    hotplug.handle({"add", "/devices/pci0000:00/0000:00:05.0", "pci",
+                    "pci:v0000FFFFd0000FFFFsv0sd0bc02sc00i00"});
+    EXPECT_EQ(world_.requests.records().size(), 0u) << "no slot free: the arrival waits";
+    world_.runner->runAll();
+    const std::vector<std::string> order = devicesInAnswerOrder(world_);
+    ASSERT_EQ(order.size(), 4u);
+    EXPECT_EQ(order[0], "/devices/pci0000:00/0000:00:03.0");
+    EXPECT_EQ(order[1], "/devices/pci0000:00/0000:00:05.0");
+    EXPECT_EQ(world_.requests.records()[1].origin, Origin::Hotplug);
+    EXPECT_EQ(order[2], "/devices/pci0000:00/0000:00:04.0");
+}
