@@ -32,8 +32,7 @@ std::unique_ptr<SignalWatch> SignalWatch::create(sd_event *event, std::function<
     return watch;
 }
 
-int SignalWatch::onSignal(sd_event_source *, const struct signalfd_siginfo *info,
-                          void *userdata) {
+int SignalWatch::onSignal(sd_event_source *, const struct signalfd_siginfo *info, void *userdata) {
     auto *self = static_cast<SignalWatch *>(userdata);
     if (info->ssi_signo == SIGHUP)
         self->reload_();

@@ -70,8 +70,7 @@ int SystemBus::onNameReply(sd_bus_message *reply, void *userdata, sd_bus_error *
     auto *self = static_cast<SystemBus *>(userdata);
     const sd_bus_error *error = sd_bus_message_get_error(reply);
     if (error != nullptr) {
-        self->failed_("Could not acquire the name " + self->name_,
-                      -sd_bus_error_get_errno(error));
+        self->failed_("Could not acquire the name " + self->name_, -sd_bus_error_get_errno(error));
         return 0;
     }
     // Without SD_BUS_NAME_QUEUE sd-bus asks not to be queued: 1 is "primary owner", 4 "already

@@ -150,8 +150,9 @@ void Hotplug::coldplug(std::function<void(std::size_t)> done) {
         // PCI devices first: host controllers and bridges, whose drivers reveal the devices
         // behind them (USB, SCSI, ATA); the firmware's ACPI nodes that come first in sysfs order
         // mostly have no module at all.
-        std::stable_partition(devices->begin(), devices->end(),
-                              [](const UnboundDevice &device) { return device.subsystem == "pci"; });
+        std::stable_partition(devices->begin(), devices->end(), [](const UnboundDevice &device) {
+            return device.subsystem == "pci";
+        });
         return [this, devices] {
             coldplug_->walking = false;
             coldplug_->devices = devices->size();

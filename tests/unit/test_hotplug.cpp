@@ -183,7 +183,8 @@ TEST_F(HotplugTest, ColdplugLoadsPciDevicesFirst) {
     std::ofstream(acpi / "modalias") << "virtio:d00000001v00001AF4\n";
     addDevice(sysfs(), "0000:00:03.0", "pci:v00008086d0000100Esv0sd0bc02sc00i00");
     fs::create_directories(sysfs() / "bus/pci");
-    fs::create_directory_symlink(sysfs() / "bus/pci", sysfs() / "devices/pci0000:00/0000:00:03.0/subsystem");
+    fs::create_directory_symlink(sysfs() / "bus/pci",
+                                 sysfs() / "devices/pci0000:00/0000:00:03.0/subsystem");
     Hotplug hotplug = make(HotplugMode::Load, 1);
     hotplug.coldplug();
     world_.runner->runAll();
