@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from guest import Guest  # noqa: E402
+from guest import LKMD_LOG, Guest  # noqa: E402
 from plug import (  # noqa: E402
     bound_driver, expect_record, find_child, info_json, inserted, lkmctl, lkmd_running, modalias,
     pci_dev, usb_interface, wait_bound, wait_until,
@@ -119,15 +119,25 @@ def main() -> None:
 
         mark = 0
 
-        @s.scenario("lkmd coldplugs at start: e1000, virtio_net, xhci_pci loaded and bound")
+        @s.scenario("lkmd coldplugs at start before the system bus exists, as early in boot: "
+                    "e1000, virtio_net, xhci_pci bound; it takes its name when the bus comes")
         def _():
             nonlocal mark
             mark = g.lkmd_log_size()
-            g.start_lkmd(LKMD_ARGS)
+            g.check("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = dbus-daemon ] "
+                    "&& kill ${p#/proc/}; done; i=0; while [ -S /run/dbus/system_bus_socket ] && "
+                    "[ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -f /run/dbus/system_bus_socket")
+            g.lkmd = g.spawn("exec /usr/sbin/lkmd " + " ".join(LKMD_ARGS), log=LKMD_LOG)
             wait_bound(g, e1000, "e1000", 60)
             wait_bound(g, xhci, "xhci_hcd", 60)
             child = find_child(g, vnet, "virtio*")
             wait_bound(g, child, "virtio_net", 60)
+            expect(lkmd_running(g) and "Connected to the system bus" not in g.lkmd_log(mark),
+                   f"lkmd without a bus:\n{g.lkmd_log(mark)}")
+            g.start_dbus()
+            expect(wait_until(g, "grep -q 'Connected to the system bus as org.lkmd1' "
+                                 "/run/lkmd.log", 30),
+                   f"lkmd did not take its name once the bus came:\n{g.lkmd_log(mark)}")
             expect_record(g, "e1000", "coldplug", modalias(g, e1000), e1000)
             expect_record(g, "xhci_pci", "coldplug", modalias(g, xhci), xhci)
             expect_record(g, "virtio_net", "coldplug", modalias(g, child), child)
