@@ -180,11 +180,12 @@ private:
                                             });
         metricsExport_->schedule();
         events_.add(autoclean_.get());
-        // Device loads (hotplug and coldplug) are bounded; a few per CPU keep probes overlapping
-        // (a probe mostly waits on hardware) without a thundering herd of finit_module calls.
+        // Device loads (hotplug and coldplug) are bounded as udevd bounds its workers (8 + 2 per
+        // CPU): enough for probes that wait on hardware to overlap, without a thundering herd of
+        // finit_module calls that only slow each other down.
         hotplug_ = std::make_unique<HotplugSources>(
             event_.get(), *loader_, *pool_, *autoclean_, options_.sysfs,
-            std::max(4u, 2 * std::thread::hardware_concurrency()), access_.uevents);
+            8 + 2 * std::max(1u, std::thread::hardware_concurrency()), access_.uevents);
         hotplugSettings_ = effectiveHotplug(config, options_);
         status_.hotplugMode = hotplugModeName(hotplugSettings_.mode);
         return 0;

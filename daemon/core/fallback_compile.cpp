@@ -82,6 +82,11 @@ int readModuleIndex(const std::filesystem::path &moduleDir, ModuleIndex *index) 
     return 0;
 }
 
+bool needsModuleIndex(const Policy &policy) {
+    return !policy.denyModules.empty() || !policy.rules.empty() ||
+           (policy.hasAllowList() && policy.mode == PolicyMode::Enforce);
+}
+
 std::string refusalInstallCommand(const std::string &module) {
     return "/bin/sh -c 'echo \"" + module +
            " is refused by the policy of lkmd(8): lkmctl explain " + module + "\" >&2; exit 1'";

@@ -22,6 +22,10 @@ struct ModuleIndex {
 // Parses DIR/modules.dep and DIR/modules.alias; -errno when modules.dep cannot be read.
 int readModuleIndex(const std::filesystem::path &moduleDir, ModuleIndex *index);
 
+// Whether compileFallback needs the index: only a policy that names modules (deny lists, rules,
+// an enforced allow-list) does. Reading it costs lkmd's start a second of CPU under emulation.
+bool needsModuleIndex(const Policy &policy);
+
 // The policy as it must hold while lkmd does not answer: the rules lkmd-modprobe checks before
 // it hands a request to kmod (protocol/fallback_policy.h), and a modprobe.d file that makes
 // kmod itself refuse the modules lkmd refuses to everyone (install M /bin/false, as

@@ -17,7 +17,7 @@ void FallbackWriter::publish(const Policy &policy, std::function<void()> written
     runner_.submit([index = readIndex_, policy, runtime = runtimeDir_, modprobe = modprobeDir_,
                     written = std::move(written)](ModuleBackend &) -> JobRunner::Completion {
         ModuleIndex modules;
-        if (const int r = index(&modules); r < 0)
+        if (const int r = needsModuleIndex(policy) ? index(&modules) : 0; r < 0)
             logger("lkmd")->warn(
                 "Could not read the module index ({}): while lkmd does not "
                 "answer, its policy holds for module names only",

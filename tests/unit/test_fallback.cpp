@@ -85,3 +85,21 @@ TEST(Fallback, ABrokenPolicyFileRefusesEverything) {
     EXPECT_EQ(fallback::judge("lkmd-fallback 1\nmaybe x\n", "fs-vfat"), fallback::Verdict::Refuse);
     EXPECT_EQ(fallback::judge("lkmd-fallback 1\n", "fs-vfat"), fallback::Verdict::Pass);
 }
+
+// lkmd skips reading the module index when the policy names no module (the default): that
+// must never change what is written.
+TEST(Fallback, OnlyAPolicyThatNamesModulesNeedsTheIndex) {
+    for (const char *text :
+         {"", "[Deny]\nRequests=fs-cramfs net-pf-33*\n", "[Policy]\nMode=audit\nAllow=vfat\n",
+          "[Policy]\nMode=off\nAllow=vfat\n"}) {
+        const Policy policy = policyOf(text);
+        EXPECT_FALSE(needsModuleIndex(policy)) << text;
+        const FallbackFiles with = compileFallback(policy, tree());
+        const FallbackFiles without = compileFallback(policy, ModuleIndex{});
+        EXPECT_EQ(with.helperPolicy, without.helperPolicy) << text;
+        EXPECT_EQ(with.modprobeConf, without.modprobeConf) << text;
+    }
+    for (const char *text : {"[Deny]\nModules=fat\n", "[Policy]\nDenyUserNamespaces=nf_tables\n",
+                             "[Policy]\nMode=enforce\nAllow=vfat\n"})
+        EXPECT_TRUE(needsModuleIndex(policyOf(text))) << text;
+}
