@@ -14,15 +14,47 @@
 namespace lkmd {
 namespace {
 
-// Stands in when a worker cannot open its own backend, so that queued jobs still get an answer.
-class UnavailableBackend final : public ModuleBackend {
+// A worker's own libkmod context, opened by the first job that uses it: many jobs never do (the
+// coldplug walk of sysfs, file writes), and opening one reads the module indexes and
+// modprobe.d, which at boot, beside everything else starting, costs a job a second. A context
+// that cannot be opened answers every call with -ENOMEM, so that queued jobs still get an
+// answer.
+class LazyBackend final : public ModuleBackend {
 public:
-    int resolve(const std::string &, std::vector<std::string> *) override { return -ENOMEM; }
-    std::vector<std::string> hiddenByBlacklist(const std::string &) override { return {}; }
-    ModuleState state(const std::string &) override { return ModuleState::Absent; }
-    int plan(const std::string &, std::vector<PlanStep> *) override { return -ENOMEM; }
-    int insert(const PlanStep &) override { return -ENOMEM; }
-    int remove(const std::string &) override { return -ENOMEM; }
+    explicit LazyBackend(const BackendFactory &factory) : factory_(factory) {}
+
+    int resolve(const std::string &request, std::vector<std::string> *modules) override {
+        return open() ? backend_->resolve(request, modules) : -ENOMEM;
+    }
+    std::vector<std::string> hiddenByBlacklist(const std::string &request) override {
+        return open() ? backend_->hiddenByBlacklist(request) : std::vector<std::string>{};
+    }
+    ModuleState state(const std::string &module) override {
+        return open() ? backend_->state(module) : ModuleState::Absent;
+    }
+    int plan(const std::string &module, std::vector<PlanStep> *steps) override {
+        return open() ? backend_->plan(module, steps) : -ENOMEM;
+    }
+    int insert(const PlanStep &step) override { return open() ? backend_->insert(step) : -ENOMEM; }
+    int remove(const std::string &module) override {
+        return open() ? backend_->remove(module) : -ENOMEM;
+    }
+
+private:
+    bool open() {
+        if (!tried_) {
+            tried_ = true;
+            backend_ = factory_();
+            if (!backend_)
+                logger("lkmd")->error(
+                    "A worker could not open the module index; its jobs will fail");
+        }
+        return backend_ != nullptr;
+    }
+
+    const BackendFactory &factory_;
+    std::unique_ptr<ModuleBackend> backend_;
+    bool tried_ = false;
 };
 
 }  // namespace
@@ -97,11 +129,7 @@ unsigned WorkerPool::busyCount() const {
 }
 
 void WorkerPool::workerMain() {
-    std::unique_ptr<ModuleBackend> backend = factory_();
-    if (!backend) {
-        logger("lkmd")->error("A worker could not open the module index; its jobs will fail");
-        backend = std::make_unique<UnavailableBackend>();
-    }
+    auto backend = std::make_unique<LazyBackend>(factory_);
     std::unique_lock guard(lock_);
     for (;;) {
         ++idle_;
