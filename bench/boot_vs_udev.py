@@ -33,7 +33,10 @@ been still for 5 s:
   multi-user   systemd-analyze's "multi-user.target reached after"
 
 The final module sets and the sets of bound devices must be equal in both variants, else the
-run fails. Not a meson test: timings are never pass/fail.
+run fails. With --rest SECONDS the last round also measures the loaders at rest after the boot:
+the context switches of every process of lkmd.service and systemd-udevd.service over the window
+(lkmd once every candidate has been looked at and its workers have retired), and lkmd's
+anonymous memory. Not a meson test: timings are never pass/fail.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ VMTOOLS = "/usr/bin/lkmd-vmtools"  # the initramfs starts its uevlog from this p
 UEVLOG = "/var/log/lkmd-bench-uevents"
 QUIET_SECONDS = 5
 LOADER_UNITS = {"udev": "systemd-udevd.service", "lkmd": "lkmd.service"}
+# Whose CPU time is printed per boot (systemd's accounting): where the boot's work went.
+CPU_UNITS = ["lkmd.service", "systemd-udevd.service", "systemd-journald.service",
+             "dbus.service", "systemd-udev-trigger.service"]
 LKMD_RULES_LINK = "ln -sf /usr/share/lkmd/udev/80-drivers.rules /etc/udev/rules.d/80-drivers.rules"
 
 
@@ -132,6 +138,8 @@ def measure(args, image: Rootfs, variant: str, tmp: Path, n: int) -> dict:
         start = int(g.check(f"systemctl show -p ExecMainStartTimestampMonotonic --value "
                             f"{LOADER_UNITS[variant]}").strip() or 0)
         analyze = g.check("systemd-analyze time")
+        cpu = {u: int(g.check(f"systemctl show -p CPUUsageNSec --value {u}").strip() or 0) / 1e9
+               for u in CPU_UNITS if g.run(f"systemctl cat {u} >/dev/null 2>&1")[0] == 0}
         log = g.read_file(UEVLOG)
         if args.keep:
             keep = args.keep / f"{variant}-{n}"
@@ -148,6 +156,7 @@ def measure(args, image: Rootfs, variant: str, tmp: Path, n: int) -> dict:
                                     "grep -m1 'Coldplug:' || true").strip()
             if not g.check("systemctl is-active lkmd.service || true").startswith("active"):
                 raise GuestError("lkmd.service is not active:\n" + g.journal("-u lkmd"))
+        rest = measure_rest(g, variant, args.rest) if args.rest and n == args.rounds - 1 else {}
     live, binds, overflows = last_stamps(log)
     if not live or start == 0:
         raise GuestError(f"{variant}: no module uevents logged ({len(log)} bytes) or no start "
@@ -160,7 +169,43 @@ def measure(args, image: Rootfs, variant: str, tmp: Path, n: int) -> dict:
             "loader_start": start / 1e6, "multi_user": parse_span(m.group(1)) if m else None,
             "modules": modules, "bound": bound, "overflows": overflows,
             "state": state.splitlines()[0], "coldplug_line": coldplug_line,
-            "last": "module" if live_at >= bound_at else "bind"}
+            "last": "module" if live_at >= bound_at else "bind", "rest": rest, "cpu": cpu}
+
+
+SWITCHES = ("for p in $(cat /sys/fs/cgroup/system.slice/{unit}/cgroup.procs); do "
+            "for t in /proc/$p/task/*; do grep -E '^(non)?voluntary_ctxt_switches' $t/status; "
+            "done; done 2>/dev/null | awk '{{s+=$2}} END {{print s+0}}'")
+
+
+def measure_rest(g: SystemdGuest, variant: str, seconds: int) -> dict:
+    """The loaders at rest after the boot: context switches of every process of lkmd.service
+    and systemd-udevd.service over `seconds`, and lkmd's anonymous memory. At rest means lkmd
+    has looked at every candidate once and its workers have retired (30 s after their last
+    job); udevd's idle workers are gone by then too."""
+    if variant == "lkmd":
+        g.check("i=0; while lkmctl --json list | grep -q 'not yet looked at'; do "
+                "[ $i -ge 40 ] && exit 1; sleep 5; i=$((i+1)); done", timeout=260)
+        pid = g.check("systemctl show -p MainPID --value lkmd.service").strip()
+        g.check(f"i=0; until grep -q '^Threads:[[:space:]]*1$' /proc/{pid}/status; do "
+                f"[ $i -ge 240 ] && exit 1; sleep 0.5; i=$((i+1)); done; sleep 2", timeout=160)
+    else:
+        g.check("sleep 60", timeout=90)
+    units = {"lkmd": "lkmd.service", "udevd": "systemd-udevd.service"}
+    if variant == "udev":
+        del units["lkmd"]
+    script = "; ".join(f"echo {name} $({SWITCHES.format(unit=unit)})"
+                       for name, unit in units.items())
+    before = dict(line.split() for line in g.check(script).splitlines())
+    g.check(f"sleep {seconds}", timeout=seconds + 30)
+    after = dict(line.split() for line in g.check(script).splitlines())
+    result = {f"{name}_wakeups_per_min": (int(after[name]) - int(before[name])) * 60 / seconds
+              for name in units}
+    if variant == "lkmd":
+        pid = g.check("systemctl show -p MainPID --value lkmd.service").strip()
+        rollup = g.check(f"cat /proc/{pid}/smaps_rollup")
+        m = re.search(r"^Anonymous:\s+(\d+)", rollup, re.M)
+        result["lkmd_anonymous_kib"] = int(m.group(1)) if m else None
+    return result
 
 
 def parse_span(text: str) -> float:
@@ -179,6 +224,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--smp", type=int, default=1, help="guest vCPUs (TCG threads)")
     ap.add_argument("--release", choices=RELEASES, default=HOST_RELEASE)
+    ap.add_argument("--rest", type=int, default=0, metavar="SECONDS",
+                    help="in the last round, also measure the loaders at rest after the boot "
+                    "over this window: wakeups a minute, lkmd's anonymous memory")
     ap.add_argument("--keep", type=Path, help="save each boot's uevent log, journal and "
                     "systemd-analyze blame here")
     args = ap.parse_args()
@@ -204,6 +252,12 @@ def main() -> int:
                   f"{fmt([k['multi_user']])}; last event: udev {u['last']}, lkmd {k['last']}; "
                   f"uevent overflows {u['overflows']}/{k['overflows']}", flush=True)
             print(f"  lkmd: {k['coldplug_line']}", flush=True)
+            for v in order:
+                print(f"  CPU s in the {v} boot: " + ", ".join(
+                    f"{unit.split('.')[0]} {sec:.2f}" for unit, sec in res[v]["cpu"].items()),
+                    flush=True)
+            if k["rest"] or u["rest"]:
+                print(f"  at rest: udev boot {u['rest']}; lkmd boot {k['rest']}", flush=True)
             if u["modules"] != k["modules"] or u["bound"] != k["bound"]:
                 failed = True
                 print(f"  MODULE SETS DIFFER: only udev {sorted(u['modules'] - k['modules'])}, "
