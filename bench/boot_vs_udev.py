@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -201,6 +202,12 @@ def measure_rest(g: SystemdGuest, variant: str, seconds: int) -> dict:
     result = {f"{name}_wakeups_per_min": (int(after[name]) - int(before[name])) * 60 / seconds
               for name in units}
     if variant == "lkmd":
+        # What autoclean still polls: candidates kept only by users outside the module graph.
+        mods = json.loads(g.check("lkmctl --json list"))
+        result["lkmd_polled"] = sorted(
+            f"{m['name']} ({m.get('kept_because')})" for m in mods
+            if m.get("autoclean") and not m.get("pinned") and
+            re.match(r"in use|provides live|network links", m.get("kept_because") or ""))
         pid = g.check("systemctl show -p MainPID --value lkmd.service").strip()
         rollup = g.check(f"cat /proc/{pid}/smaps_rollup")
         m = re.search(r"^Anonymous:\s+(\d+)", rollup, re.M)
