@@ -28,8 +28,10 @@ int main(int argc, char **argv) {
     using namespace lkmd;
     ensureStandardFds();
     // A daemon that mostly sleeps: workers come and go, and glibc's per-thread arenas and
-    // transparent huge pages would keep megabytes of their memory private to lkmd for good.
-    mallopt(M_ARENA_MAX, 2);
+    // transparent huge pages would keep megabytes of their memory private to lkmd for good. One
+    // arena: what a worker allocated and the loop keeps (a record's strings) would pin a second
+    // arena's pages after malloc_trim; the big buffers of a load are mmap()ed outside arenas.
+    mallopt(M_ARENA_MAX, 1);
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     Options options;
     std::string error;
