@@ -3,6 +3,7 @@
 // simulated kernel. Also what the TSan build runs (scripts/test): a data race between the loop
 // and the workers is a failure there.
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -110,4 +111,46 @@ TEST_F(WorkerPoolTest, ConcurrentLoadsOfOneModuleShareOneInsertion) {
     std::sort(inserted.begin(), inserted.end());
     EXPECT_EQ(inserted, (std::vector<std::string>{"dummy", "fat", "loop", "vfat"}));
     EXPECT_EQ(kernel_->state("vfat"), ModuleState::Live);
+}
+
+// Opening a libkmod context reads the module indexes: a worker does it for the first job that
+// calls its backend, never for jobs that do not (the coldplug walk, file writes), and once.
+TEST(WorkerPoolBackends, AreOpenedByTheFirstJobThatUsesThemOnly) {
+    TempDir dir;
+    std::ofstream(dir.path() / "world") << "module dummy aliases=rtnl-link-dummy\n";
+    int error = 0;
+    std::string detail;
+    auto kernel = FakeKernel::load(dir.path() / "world", dir.path() / "proc", dir.path() / "sys",
+                                   &error, &detail);
+    ASSERT_TRUE(kernel) << detail;
+    sd_event *raw = nullptr;
+    ASSERT_GE(sd_event_new(&raw), 0);
+    EventPtr event(raw);
+    std::atomic<int> opened = 0;
+    auto pool = WorkerPool::create(
+        event.get(),
+        [&] {
+            ++opened;
+            return std::make_unique<FakeBackend>(kernel);
+        },
+        1, &error);
+    ASSERT_TRUE(pool) << error;
+    int done = 0;
+    auto run = [&](bool useBackend) {
+        pool->submit([useBackend](ModuleBackend &backend) -> JobRunner::Completion {
+            std::vector<std::string> modules;
+            if (useBackend)
+                backend.resolve("rtnl-link-dummy", &modules);
+            return {};
+        });
+        pool->submit([&](ModuleBackend &) -> JobRunner::Completion { return [&] { ++done; }; });
+        const int target = done + 1;
+        for (int turns = 0; done < target && turns < 100000; ++turns)
+            ASSERT_GE(sd_event_run(event.get(), 100'000), 0);
+    };
+    run(false);
+    EXPECT_EQ(opened, 0) << "a job that never touched the backend opened a context";
+    run(true);
+    run(true);
+    EXPECT_EQ(opened, 1);
 }
