@@ -9,7 +9,8 @@ lkmd runs with IdleTimeout=2s, hotplug on (kernel uevents), kernel.modprobe = lk
   in flight        while lkmd's insertion of brd runs its init, brd is lkmd's, not "external"
   interrupted      lkmd SIGKILLed during that init: the restarted lkmd adopts brd and cleans it
   reloaded         dummy loaded by lkmd, removed by rmmod, loaded again by kmod: never unloaded
-  backstop         while a bound e1000 is the only other candidate, vfat still goes when idle
+  asleep           while a bound e1000 (no timer for it) is the only other candidate, vfat
+                   still goes when idle
   link race        `ip link add` around dummy's idle unload: the link is never lost
   fat race         a mount racing the unload of fat: fat is inserted again as lkmd's, and goes
 
