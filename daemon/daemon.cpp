@@ -185,7 +185,9 @@ private:
         // finit_module calls that only slow each other down.
         hotplug_ = std::make_unique<HotplugSources>(
             event_.get(), *loader_, *pool_, *autoclean_, options_.sysfs,
-            8 + 2 * std::max(1u, std::thread::hardware_concurrency()), access_.uevents);
+            std::min(8 + 2 * std::max(1u, std::thread::hardware_concurrency()),
+                     kMaxWorkers / 2),  // kernel requests and bus calls keep workers too
+            access_.uevents);
         hotplugSettings_ = effectiveHotplug(config, options_);
         status_.hotplugMode = hotplugModeName(hotplugSettings_.mode);
         return 0;
@@ -236,8 +238,14 @@ private:
         int r = SystemBus::open(
             event_.get(),
             [this](const std::string &what, int error) {
+                // At shutdown dbus-daemon may go first: lkmd is stopping anyway.
+                if (stopping_) {
+                    logger("lkmd")->info("{} while stopping", what);
+                    return;
+                }
                 logger("lkmd")->critical("{}: {}", what, std::strerror(-error));
-                sd_event_exit(event_.get(), EXIT_FAILURE);
+                exitStatus_ = EXIT_FAILURE;
+                stop();  // the loads in flight finish and are answered first
             },
             &bus_);
         if (r < 0)
@@ -325,7 +333,7 @@ private:
             logger("lkmd")->warn("Could not write '{}' at exit", history_->path().string());
         if (r < 0)
             return fail("Event loop failed", r);
-        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;  // sd_event_exit()'s code
+        return r == 0 ? exitStatus_ : EXIT_FAILURE;  // sd_event_exit()'s code
     }
 
     void stop() {
@@ -433,6 +441,7 @@ private:
     std::unique_ptr<RequestServer> requestServer_;
     std::unique_ptr<SignalWatch> signals_;
     bool stopping_ = false;
+    int exitStatus_ = EXIT_SUCCESS;
     ServiceStatus status_;  // files and problems of the last read, among the rest
     // Declared last, so destroyed first: jobs still queued or running use what the members
     // above own, and the pool's destructor waits for them.

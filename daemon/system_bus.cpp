@@ -78,7 +78,7 @@ int SystemBus::onNameReply(sd_bus_message *reply, void *userdata, sd_bus_error *
     std::uint32_t result = 0;
     const int r = sd_bus_message_read(reply, "u", &result);
     if (r < 0 || (result != 1 && result != 4)) {
-        self->failed_("Could not acquire the name " + self->name_, r < 0 ? r : -EEXIST);
+        self->fail("Could not acquire the name " + self->name_, r < 0 ? r : -EEXIST);
         return 0;
     }
     logger("lkmd")->info("Connected to the system bus as {}", self->name_);
@@ -86,8 +86,15 @@ int SystemBus::onNameReply(sd_bus_message *reply, void *userdata, sd_bus_error *
 }
 
 int SystemBus::onDisconnected(sd_bus_message *, void *userdata, sd_bus_error *) {
-    static_cast<SystemBus *>(userdata)->failed_("Lost the system bus", -ECONNRESET);
+    static_cast<SystemBus *>(userdata)->fail("Lost the system bus", -ECONNRESET);
     return 0;
+}
+
+void SystemBus::fail(const std::string &what, int error) {
+    if (failedOnce_)
+        return;
+    failedOnce_ = true;
+    failed_(what, error);
 }
 
 }  // namespace lkmd

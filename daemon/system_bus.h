@@ -33,12 +33,14 @@ private:
     explicit SystemBus(Failure failed) : failed_(std::move(failed)) {}
     static int onNameReply(sd_bus_message *reply, void *userdata, sd_bus_error *);
     static int onDisconnected(sd_bus_message *, void *userdata, sd_bus_error *);
+    void fail(const std::string &what, int error);
 
     BusPtr bus_;
     Failure failed_;
     BusSlotPtr nameSlot_;
     BusSlotPtr disconnectSlot_;
     std::string name_;
+    bool failedOnce_ = false;
 };
 
 }  // namespace lkmd

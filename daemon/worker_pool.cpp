@@ -94,20 +94,27 @@ void WorkerPool::submit(Job job) {
     std::unique_lock guard(lock_);
     jobs_.push_back(std::move(job));
 
-    // Join workers that retired after idling; their std::thread objects are still here.
+    // Workers that retired after idling; their std::thread objects are still here. Joined below,
+    // outside the lock: one may still be giving its memory back (malloc_trim).
+    std::vector<std::thread> retired;
     for (const std::thread::id id : exited_) {
         auto it = std::find_if(threads_.begin(), threads_.end(),
                                [id](const std::thread &t) { return t.get_id() == id; });
         if (it != threads_.end()) {
-            it->join();
+            retired.push_back(std::move(*it));
             threads_.erase(it);
         }
     }
     exited_.clear();
+    const auto joinRetired = [&retired] {
+        for (std::thread &thread : retired)
+            thread.join();
+    };
 
     if (idle_ >= jobs_.size() || threads_.size() >= maxWorkers_) {
         guard.unlock();
         wake_.notify_one();
+        joinRetired();
         return;
     }
     try {
@@ -116,6 +123,8 @@ void WorkerPool::submit(Job job) {
         // The job stays queued for a worker that frees up.
         logger("lkmd")->warn("Could not start a worker thread: {}, will queue", e.what());
     }
+    guard.unlock();
+    joinRetired();
 }
 
 unsigned WorkerPool::workerCount() const {

@@ -47,8 +47,11 @@ void Autoclean::setDeviceEvents(bool available) {
 
 void Autoclean::wake(Wait wait) {
     for (auto &[name, track] : tracks_)
-        if (track.waitsFor == wait)
+        if (track.waitsFor == wait || wait == Wait::Poll)
             track.waitsFor = Wait::Poll;
+    // The facts a sweep is gathering may be from before the event: its waits would outlive it.
+    if (sweeping_)
+        sweepAgain_ = true;
     arm();
 }
 
@@ -56,8 +59,10 @@ void Autoclean::deviceGone() {
     wake(Wait::DeviceChange);
 }
 
+// Any wait: a module someone else removed may be one lkmd waited on for a device event, whose
+// record must go.
 void Autoclean::moduleGone() {
-    wake(Wait::ModuleChange);
+    wake(Wait::Poll);
 }
 
 void Autoclean::moduleLoaded(const std::string &, Origin) {
