@@ -554,7 +554,13 @@ def main() -> None:
                        f"{sorted({'fat', 'vfat'} & g.modules())}")
                 rc, out = g.run("modprobe fat 2>&1")
                 expect(rc != 0 and "lkmd" in out, f"modprobe fat with lkmd stopped: {out}")
+                # As early in boot, before systemd-tmpfiles-setup makes /run/modprobe.d: lkmd's
+                # sandbox must still let it make the directory and write its file.
+                g.check("rm -rf /run/modprobe.d")
                 g.check("systemctl start lkmd.socket lkmd", timeout=150)
+                wait_for(f"grep -q 'install fat ' {MODPROBE_D_FILE}", 20,
+                         f"lkmd writing {MODPROBE_D_FILE} with no /run/modprobe.d at its start "
+                         f"({g.unit_properties('lkmd', 'RuntimeDirectory')})")
                 rc, out = g.run(mount, timeout=120)
                 expect(rc != 0 and "fat" not in g.modules(), f"mount with lkmd back: {out}")
             finally:
