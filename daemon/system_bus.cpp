@@ -70,7 +70,9 @@ int SystemBus::onNameReply(sd_bus_message *reply, void *userdata, sd_bus_error *
     auto *self = static_cast<SystemBus *>(userdata);
     const sd_bus_error *error = sd_bus_message_get_error(reply);
     if (error != nullptr) {
-        self->failed_("Could not acquire the name " + self->name_, -sd_bus_error_get_errno(error));
+        // A connection that broke before the reply fails the call too: Disconnected says so.
+        if (sd_bus_is_open(self->bus_.get()) > 0)
+            self->fail("Could not acquire the name " + self->name_, -sd_bus_error_get_errno(error));
         return 0;
     }
     // Without SD_BUS_NAME_QUEUE sd-bus asks not to be queued: 1 is "primary owner", 4 "already
